@@ -1,0 +1,11 @@
+import { z } from 'zod';
+import { httpHandler } from '../shared/http/api';
+import { setQuota } from '../shared/service/usage';
+
+const body = z.object({ limitBytes: z.unknown() });
+
+/** PUT /v1/quota/{tenant}: set a tenant's limit (operators: storage:manage). */
+export const handler = httpHandler('manage', async (req) => ({
+  status: 200,
+  json: await setQuota(req.params.tenant ?? '', req.json(body).limitBytes),
+}));

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { httpHandler } from '../shared/http/api';
+import { signUpload } from '../shared/service/direct-upload';
+import { parseExpires, parseMd5, parseOnConflict, parseVisibility } from '../shared/service/validate';
+
+const body = z.object({
+  path: z.string(),
+  contentType: z.string().optional(),
+  size: z.number().int().nonnegative(),
+  md5: z.string().optional(),
+  expires: z.union([z.number(), z.string()]).optional(),
+  visibility: z.string().optional(),
+  onConflict: z.string().optional(),
+});
+
+/** POST /v1/uploads: getSignUrl, instructions for sending the bytes straight to storage. */
+export const handler = httpHandler('upload', async (req) => {
+  const input = req.json(body);
+  const signed = await signUpload({
+    principal: req.principal,
+    storage: req.storage,
+    path: input.path,
+    contentType: input.contentType,
+    size: input.size,
+    md5: parseMd5(input.md5),
+    expires: parseExpires(input.expires),
+    visibility: parseVisibility(input.visibility),
+    onConflict: parseOnConflict(input.onConflict),
+  });
+  return { status: 201, json: signed };
+});

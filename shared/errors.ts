@@ -1,0 +1,94 @@
+/**
+ * The one catalogue of error codes. Every failure that reaches a client is an AppError with one of
+ * these codes; the HTTP layer turns it into `{ "error": { "code", "message" } }` with the status.
+ */
+export const errorCodes = {
+  // 400: the request itself is wrong
+  INVALID_REQUEST: 400,
+  INVALID_JSON: 400,
+  PATH_REQUIRED: 400,
+  PATH_TRAVERSAL: 400,
+  PATH_ABSOLUTE: 400,
+  PATH_CONTROL_CHARACTER: 400,
+  PATH_BACKSLASH: 400,
+  PATH_EMPTY_SEGMENT: 400,
+  PATH_TOO_LONG: 400,
+  UNKNOWN_STORAGE: 400,
+  INVALID_EXPIRES: 400,
+  INVALID_MD5: 400,
+  MD5_MISMATCH: 400,
+  INVALID_CURSOR: 400,
+  INVALID_LINK: 403,
+  // auth
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  // state
+  NOT_FOUND: 404,
+  UPLOAD_NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  CONCURRENT_UPDATE: 409,
+  UPLOAD_INCOMPLETE: 409,
+  // size and type
+  FILE_TOO_LARGE: 413,
+  QUOTA_EXCEEDED: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
+  // backend
+  BACKEND_ERROR: 502,
+  BACKEND_UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AppError';
+    this.status = errorCodes[code];
+  }
+}
+
+export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
+
+/** Errors of a storage backend, normalized so the service never sees SDK-specific shapes. */
+export type StorageErrorKind =
+  | 'NotFound'
+  | 'AccessDenied'
+  | 'InvalidCredentials'
+  | 'Conflict'
+  | 'Unavailable'
+  | 'Unknown';
+
+export class StorageError extends Error {
+  constructor(
+    readonly kind: StorageErrorKind,
+    readonly storageType: string,
+    readonly instance: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${storageType} ${instance}: ${message}`, options);
+    this.name = 'StorageError';
+  }
+}
+
+/** How a storage failure looks to a client: never the backend's own message, which may name hosts or keys. */
+export function fromStorageError(e: StorageError): AppError {
+  switch (e.kind) {
+    case 'NotFound':
+      return new AppError('NOT_FOUND', 'File not found', undefined, { cause: e });
+    case 'Unavailable':
+      return new AppError('BACKEND_UNAVAILABLE', `Storage ${e.instance} is unavailable`, undefined, {
+        cause: e,
+      });
+    default:
+      return new AppError('BACKEND_ERROR', `Storage ${e.instance} failed`, undefined, { cause: e });
+  }
+}

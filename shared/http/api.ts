@@ -1,0 +1,174 @@
+import { Readable } from 'node:stream';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { z } from 'zod';
+import { getConfig } from '../config';
+import { AppError, fromStorageError, isAppError, StorageError } from '../errors';
+import { logger } from '../logger';
+import type { Permission } from '../routes';
+import { type Principal, principalFromClaims, requirePermission } from '../service/principal';
+import { canStreamResponse, requestStreamOf } from './local-stream';
+
+export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
+
+/** What a handler returns: a status with JSON, a stream, or nothing. */
+export interface HttpResult {
+  status: number;
+  headers?: Record<string, string>;
+  json?: unknown;
+  body?: Readable | string;
+}
+
+/** A result whose body may still be a stream (only ever handed to the local server). */
+export type LambdaResult = Omit<APIGatewayProxyStructuredResultV2, 'body'> & { body?: string | Readable };
+
+export interface ApiRequest {
+  event: ApiEvent;
+  principal?: Principal;
+  query: Record<string, string | undefined>;
+  params: Record<string, string | undefined>;
+  header(name: string): string | undefined;
+  /** `?storage=`: the storage instance; the default one when absent. */
+  storage?: string;
+  /** Where this API is reachable, for URLs in responses. */
+  baseUrl: string;
+  /** The raw request body as a stream (never buffered by the local server). */
+  body(): Readable;
+  /** The body's length in bytes, when known (always in Lambda; from Content-Length locally). */
+  bodyLength(): number | undefined;
+  /** The body parsed as JSON and validated. */
+  json<S extends z.ZodType>(schema: S): z.infer<S>;
+}
+
+export interface AuthedRequest extends ApiRequest {
+  principal: Principal;
+}
+
+/** The most a Lambda response can carry; bigger bodies must be served by redirect. */
+const LAMBDA_BODY_LIMIT = 6 * 1024 * 1024;
+
+function toRequest(event: ApiEvent): ApiRequest {
+  const config = getConfig();
+  const headers = event.headers ?? {};
+  const claims = event.requestContext?.authorizer?.jwt?.claims as Record<string, unknown> | undefined;
+  return {
+    event,
+    principal: principalFromClaims(claims, config.tenantClaim),
+    query: event.queryStringParameters ?? {},
+    params: event.pathParameters ?? {},
+    header: (name) => headers[name.toLowerCase()],
+    storage: event.queryStringParameters?.storage || undefined,
+    baseUrl: config.publicBaseUrl ?? `https://${event.requestContext.domainName}`,
+    body() {
+      const stream = requestStreamOf(event);
+      if (stream) return stream;
+      const raw = event.body ?? '';
+      return Readable.from([Buffer.from(raw, event.isBase64Encoded ? 'base64' : 'utf8')]);
+    },
+    bodyLength() {
+      if (!requestStreamOf(event))
+        return Buffer.byteLength(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
+      const declared = headers['content-length'];
+      return declared && /^\d+$/.test(declared) ? Number(declared) : undefined;
+    },
+    json(schema) {
+      const raw = requestStreamOf(event)
+        ? undefined
+        : event.isBase64Encoded
+          ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
+          : event.body;
+      let value: unknown;
+      try {
+        value = JSON.parse(raw ?? '');
+      } catch {
+        throw new AppError('INVALID_JSON', 'The request body is not valid JSON');
+      }
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new AppError(
+          'INVALID_REQUEST',
+          `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+        );
+      }
+      return parsed.data;
+    },
+  };
+}
+
+export function errorResult(error: unknown): HttpResult {
+  const appError = isAppError(error)
+    ? error
+    : error instanceof StorageError
+      ? fromStorageError(error)
+      : new AppError('INTERNAL', 'Internal error');
+  if (appError.status >= 500) logger.error('request failed', { error: error as Error });
+  return { status: appError.status, json: { error: { code: appError.code, message: appError.message } } };
+}
+
+async function toLambdaResult(result: HttpResult, event: ApiEvent): Promise<LambdaResult> {
+  const headers: Record<string, string> = { ...result.headers };
+  if (result.json !== undefined) {
+    headers['content-type'] = 'application/json; charset=utf-8';
+    return { statusCode: result.status, headers, body: JSON.stringify(result.json) };
+  }
+  if (result.body instanceof Readable) {
+    if (canStreamResponse(event)) return { statusCode: result.status, headers, body: result.body };
+    // In Lambda a response is one string: binary bodies go base64, within the response cap.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of result.body) {
+      size += (chunk as Buffer).length;
+      if (size > LAMBDA_BODY_LIMIT) {
+        result.body.destroy();
+        return toLambdaResult(
+          errorResult(
+            new AppError(
+              'BACKEND_ERROR',
+              'The file is too large to return from a function; use a storage with presigned downloads',
+            ),
+          ),
+          event,
+        );
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return {
+      statusCode: result.status,
+      headers,
+      body: Buffer.concat(chunks).toString('base64'),
+      isBase64Encoded: true,
+    };
+  }
+  return { statusCode: result.status, headers, body: result.body ?? '' };
+}
+
+type Handler<R extends ApiRequest> = (request: R) => Promise<HttpResult>;
+
+/**
+ * Wraps a use-case call as an API Gateway v2 handler: principal and scope check, errors mapped to
+ * `{ error: { code, message } }`, Powertools logging context.
+ */
+export function httpHandler(
+  permission: Permission,
+  fn: Handler<AuthedRequest>,
+): middy.MiddyfiedHandler<ApiEvent, LambdaResult>;
+export function httpHandler(
+  permission: null,
+  fn: Handler<ApiRequest>,
+): middy.MiddyfiedHandler<ApiEvent, LambdaResult>;
+export function httpHandler(permission: Permission | null, fn: Handler<AuthedRequest> | Handler<ApiRequest>) {
+  return middy<ApiEvent, LambdaResult>()
+    .use(injectLambdaContext(logger))
+    .use({
+      onError: async (request) => {
+        request.response = await toLambdaResult(errorResult(request.error), request.event);
+      },
+    })
+    .handler(async (event) => {
+      const request = toRequest(event);
+      if (permission) request.principal = requirePermission(request.principal, permission);
+      return toLambdaResult(await (fn as Handler<ApiRequest>)(request), event);
+    });
+}

@@ -1,0 +1,39 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { db } from './client';
+
+export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** A condition of one of the items failed; `failed[i]` is true for the items whose condition failed. */
+export class ConditionFailed extends Error {
+  override name = 'ConditionFailed';
+  constructor(readonly failed: boolean[]) {
+    super('transaction condition failed');
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * TransactWriteItems with retries on TransactionConflict (two transactions touching the same quota
+ * item at once): DynamoDB cancels one of them, and retrying with jittered backoff is the documented
+ * remedy. A failed condition is not retried: it is an answer, returned as ConditionFailed.
+ */
+export async function transactWrite(items: TransactItem[], attempts = 12): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db().send(new TransactWriteCommand({ TransactItems: items }));
+      return;
+    } catch (e) {
+      if (!(e instanceof TransactionCanceledException)) throw e;
+      const reasons = e.CancellationReasons ?? [];
+      const failed = reasons.map((r) => r.Code === 'ConditionalCheckFailed');
+      if (failed.some(Boolean)) throw new ConditionFailed(failed);
+      const conflict = reasons.some((r) => r.Code === 'TransactionConflict');
+      if (!conflict || attempt >= attempts) throw e;
+      await sleep(Math.random() * Math.min(1000, 10 * 2 ** attempt));
+    }
+  }
+}
+
+export const isConditionFailed = (e: unknown): e is ConditionFailed => e instanceof ConditionFailed;

@@ -1,0 +1,95 @@
+/**
+ * THE route table. The CDK stack and the local server both iterate it, so what runs in AWS and what
+ * runs on one machine cannot drift. `fn` is the file name in functions/ (one Lambda per route).
+ */
+export type Permission = 'upload' | 'download' | 'delete' | 'manage';
+
+export interface Route {
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  /** API Gateway path syntax: `{name}` one segment, `{name+}` the rest of the path. */
+  path: string;
+  fn: string;
+  /** Scope the caller needs; `null` = no token required (the handler decides, e.g. public files or signed links). */
+  permission: Permission | null;
+  /** The request body is a file: the local server streams it instead of buffering it. */
+  streamsBody?: boolean;
+}
+
+export const routes: readonly Route[] = [
+  {
+    method: 'PUT',
+    path: '/v1/objects/{path+}',
+    fn: 'upload-object',
+    permission: 'upload',
+    streamsBody: true,
+  },
+  { method: 'POST', path: '/v1/objects', fn: 'upload-form', permission: 'upload', streamsBody: true },
+  { method: 'GET', path: '/v1/objects/{path+}', fn: 'download-object', permission: 'download' },
+  { method: 'DELETE', path: '/v1/objects/{path+}', fn: 'delete-object', permission: 'delete' },
+  { method: 'GET', path: '/v1/objects', fn: 'list-objects', permission: 'download' },
+  { method: 'GET', path: '/v1/meta/{path+}', fn: 'get-file-record', permission: 'download' },
+  { method: 'GET', path: '/v1/preview/{tenant}/{path+}', fn: 'preview-object', permission: null },
+  { method: 'POST', path: '/v1/links', fn: 'create-link', permission: 'download' },
+  { method: 'POST', path: '/v1/uploads', fn: 'sign-upload', permission: 'upload' },
+  { method: 'POST', path: '/v1/uploads/{uploadId}/complete', fn: 'complete-upload', permission: 'upload' },
+  { method: 'GET', path: '/v1/usage', fn: 'get-usage', permission: 'download' },
+  { method: 'PUT', path: '/v1/quota/{tenant}', fn: 'set-quota', permission: 'manage' },
+  { method: 'POST', path: '/v1/usage/recalculate', fn: 'recalculate-usage', permission: 'manage' },
+  { method: 'GET', path: '/v1/storages', fn: 'list-storages', permission: 'download' },
+];
+
+/** Functions without a route: triggered by a schedule or by storage events. */
+export const internalFunctions = ['sweep-expired'] as const;
+
+export const routeKey = (r: Pick<Route, 'method' | 'path'>) => `${r.method} ${r.path}`;
+
+export interface RouteMatch {
+  route: Route;
+  pathParameters: Record<string, string>;
+}
+
+/**
+ * Matches a request path the way API Gateway does: segments are percent-decoded one by one (so an
+ * encoded "%2F" stays inside its segment for `{name}` and `..` is passed through for the handler to
+ * reject), `{name+}` takes the rest. Returns null when no route has that path, and `methodMismatch`
+ * when the path exists for another method.
+ */
+export function matchRoute(method: string, rawPath: string): RouteMatch | { methodMismatch: true } | null {
+  const segments = rawPath.split('/').slice(1);
+  let pathExists = false;
+  for (const route of routes) {
+    const params = matchSegments(route.path.split('/').slice(1), segments);
+    if (!params) continue;
+    pathExists = true;
+    if (route.method === method) return { route, pathParameters: params };
+  }
+  return pathExists ? { methodMismatch: true } : null;
+}
+
+function matchSegments(pattern: string[], segments: string[]): Record<string, string> | null {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i] as string;
+    if (p.startsWith('{') && p.endsWith('+}')) {
+      const rest = segments.slice(i);
+      if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) return null;
+      params[p.slice(1, -2)] = rest.map(decodeSegment).join('/');
+      return params;
+    }
+    const s = segments[i];
+    if (s === undefined) return null;
+    if (p.startsWith('{') && p.endsWith('}')) {
+      if (s === '') return null;
+      params[p.slice(1, -1)] = decodeSegment(s);
+    } else if (p !== s) return null;
+  }
+  return segments.length === pattern.length ? params : null;
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // malformed escapes are kept as typed; the path validation rejects what is unsafe
+  }
+}
