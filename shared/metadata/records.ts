@@ -199,5 +199,7 @@ export async function queryExpired(
       ExclusiveStartKey: start,
     }),
   );
-  return { keys: (page.Items ?? []) as { pk: string; sk: string }[], next: page.LastEvaluatedKey };
+    // Index items carry the index keys too; the table key is pk + sk alone.
+  const keys = (page.Items ?? []).map((i) => ({ pk: i.pk as string, sk: i.sk as string }));
+  return { keys, next: page.LastEvaluatedKey };
 }
