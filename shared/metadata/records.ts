@@ -199,7 +199,7 @@ export async function queryExpired(
       ExclusiveStartKey: start,
     }),
   );
-    // Index items carry the index keys too; the table key is pk + sk alone.
+  // Index items carry the index keys too; the table key is pk + sk alone.
   const keys = (page.Items ?? []).map((i) => ({ pk: i.pk as string, sk: i.sk as string }));
   return { keys, next: page.LastEvaluatedKey };
 }

@@ -28,10 +28,17 @@ afterAll(async () => {
 const md5 = (s: string | Buffer) => createHash('md5').update(s).digest('hex');
 const objectUrl = (path: string, query = '') =>
   `${server.url}/v1/objects/${path.split('/').map(encodeURIComponent).join('/')}${query}`;
-const auth = (token: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${token}`, ...extra });
+const auth = (token: string, extra: Record<string, string> = {}) => ({
+  authorization: `Bearer ${token}`,
+  ...extra,
+});
 
 async function put(token: string, path: string, body: string | Buffer, query = '', type = 'text/plain') {
-  const res = await fetch(objectUrl(path, query), { method: 'PUT', headers: auth(token, { 'content-type': type }), body });
+  const res = await fetch(objectUrl(path, query), {
+    method: 'PUT',
+    headers: auth(token, { 'content-type': type }),
+    body,
+  });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -53,7 +60,16 @@ describe('e2e over HTTP against the started local server', () => {
     const content = 'quarterly numbers';
     const up = await put(alice, path, content);
     expect(up.status).toBe(201);
-    expect(up.json).toMatchObject({ name: '报告 é 🎉.txt', fullName: path, size: content.length, md5: md5(content), type: 'text/plain', visibility: 'private', status: 'READY', uploadUser: 'alice' });
+    expect(up.json).toMatchObject({
+      name: '报告 é 🎉.txt',
+      fullName: path,
+      size: content.length,
+      md5: md5(content),
+      type: 'text/plain',
+      visibility: 'private',
+      status: 'READY',
+      uploadUser: 'alice',
+    });
 
     const list = await fetch(`${server.url}/v1/objects?prefix=docs/`, { headers: auth(alice) });
     const page = (await list.json()) as { items: { fullName: string }[]; cursor: string | null };
@@ -62,7 +78,25 @@ describe('e2e over HTTP against the started local server', () => {
     const meta = await fetch(`${server.url}/v1/meta/${encodeURI(path)}`, { headers: auth(alice) });
     expect(meta.status).toBe(200);
     const record = (await meta.json()) as Record<string, unknown>;
-    for (const field of ['id', 'md5', 'uid', 'url', 'name', 'size', 'type', 'expires', 'fileName', 'fullName', 'uploadTime', 'uploadUser', 'updateUserId', 'storeFullName', 'retentionPeriod', 'status', 'visibility']) {
+    for (const field of [
+      'id',
+      'md5',
+      'uid',
+      'url',
+      'name',
+      'size',
+      'type',
+      'expires',
+      'fileName',
+      'fullName',
+      'uploadTime',
+      'uploadUser',
+      'updateUserId',
+      'storeFullName',
+      'retentionPeriod',
+      'status',
+      'visibility',
+    ]) {
       expect(record).toHaveProperty(field);
     }
 
@@ -111,7 +145,9 @@ describe('e2e over HTTP against the started local server', () => {
     expect(outside.status).toBe(416);
     expect(outside.headers.get('content-range')).toBe('bytes */10');
     await outside.body?.cancel();
-    const cached = await fetch(objectUrl('range.txt'), { headers: auth(alice, { 'if-none-match': `"${md5('0123456789')}"` }) });
+    const cached = await fetch(objectUrl('range.txt'), {
+      headers: auth(alice, { 'if-none-match': `"${md5('0123456789')}"` }),
+    });
     expect(cached.status).toBe(304);
   });
 
@@ -131,12 +167,19 @@ describe('e2e over HTTP against the started local server', () => {
     form.set('file', new Blob(['from a form'], { type: 'text/plain' }), 'ignored.txt');
     const res = await fetch(`${server.url}/v1/objects`, { method: 'POST', headers: auth(alice), body: form });
     expect(res.status).toBe(201);
-    expect(await res.json()).toMatchObject({ fullName: 'forms/note.txt', size: 11, type: 'text/plain', retentionPeriod: 3600 });
+    expect(await res.json()).toMatchObject({
+      fullName: 'forms/note.txt',
+      size: 11,
+      type: 'text/plain',
+      retentionPeriod: 3600,
+    });
     const noFile = new FormData();
     noFile.set('path', 'x.txt');
-    expect(await errorCode(fetch(`${server.url}/v1/objects`, { method: 'POST', headers: auth(alice), body: noFile }))).toBe(
-      '400 INVALID_REQUEST',
-    );
+    expect(
+      await errorCode(
+        fetch(`${server.url}/v1/objects`, { method: 'POST', headers: auth(alice), body: noFile }),
+      ),
+    ).toBe('400 INVALID_REQUEST');
   });
 
   it('direct upload: sign -> PUT to the URL -> complete -> download', async () => {
@@ -144,10 +187,20 @@ describe('e2e over HTTP against the started local server', () => {
     const sign = await fetch(`${server.url}/v1/uploads`, {
       method: 'POST',
       headers: auth(alice, { 'content-type': 'application/json' }),
-      body: JSON.stringify({ path: 'direct/d.txt', contentType: 'text/plain', size: body.length, md5: md5(body) }),
+      body: JSON.stringify({
+        path: 'direct/d.txt',
+        contentType: 'text/plain',
+        size: body.length,
+        md5: md5(body),
+      }),
     });
     expect(sign.status).toBe(201);
-    const instructions = (await sign.json()) as { uploadId: string; url: string; method: string; headers: Record<string, string> };
+    const instructions = (await sign.json()) as {
+      uploadId: string;
+      url: string;
+      method: string;
+      headers: Record<string, string>;
+    };
     const sent = await fetch(instructions.url.replace(/^http:\/\/localhost:\d+/, server.url), {
       method: instructions.method,
       headers: instructions.headers,
@@ -155,7 +208,10 @@ describe('e2e over HTTP against the started local server', () => {
     });
     expect(sent.status).toBe(200);
     const complete = () =>
-      fetch(`${server.url}/v1/uploads/${instructions.uploadId}/complete`, { method: 'POST', headers: auth(alice) });
+      fetch(`${server.url}/v1/uploads/${instructions.uploadId}/complete`, {
+        method: 'POST',
+        headers: auth(alice),
+      });
     const done = await complete();
     expect(done.status).toBe(200);
     expect(await done.json()).toMatchObject({ fullName: 'direct/d.txt', size: body.length, md5: md5(body) });
@@ -169,9 +225,13 @@ describe('e2e over HTTP against the started local server', () => {
     const b = await put(alice, 'dup/b.txt', body, `?md5=${md5(body)}`);
     expect(a.json.storeFullName).toBe(`acme/blobs/${md5(body)}.txt`);
     expect(b.json.storeFullName).toBe(a.json.storeFullName);
-    expect((await fetch(objectUrl('dup/a.txt'), { method: 'DELETE', headers: auth(alice) })).status).toBe(204);
+    expect((await fetch(objectUrl('dup/a.txt'), { method: 'DELETE', headers: auth(alice) })).status).toBe(
+      204,
+    );
     expect(await (await fetch(objectUrl('dup/b.txt'), { headers: auth(alice) })).text()).toBe(body);
-    expect((await put(alice, 'dup/c.txt', 'other bytes', `?md5=${md5(body)}`)).json).toMatchObject({ error: { code: 'MD5_MISMATCH' } });
+    expect((await put(alice, 'dup/c.txt', 'other bytes', `?md5=${md5(body)}`)).json).toMatchObject({
+      error: { code: 'MD5_MISMATCH' },
+    });
   });
 
   it('quota: a manager sets the limit, uploads over it are 413 QUOTA_EXCEEDED, usage stays exact', async () => {
@@ -189,8 +249,19 @@ describe('e2e over HTTP against the started local server', () => {
     expect(over.json).toMatchObject({ error: { code: 'QUOTA_EXCEEDED' } });
     const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth(owner) })).json();
     expect(usage).toEqual({ tenant: 'tiny', limitBytes: 10, usedBytes: 6, reservedBytes: 0, fileCount: 1 });
-    expect(await errorCode(fetch(`${server.url}/v1/quota/tiny`, { method: 'PUT', headers: auth(owner, { 'content-type': 'application/json' }), body: '{"limitBytes":99}' }))).toBe('403 FORBIDDEN');
-    const recalc = await fetch(`${server.url}/v1/usage/recalculate?tenant=tiny`, { method: 'POST', headers: auth(manager) });
+    expect(
+      await errorCode(
+        fetch(`${server.url}/v1/quota/tiny`, {
+          method: 'PUT',
+          headers: auth(owner, { 'content-type': 'application/json' }),
+          body: '{"limitBytes":99}',
+        }),
+      ),
+    ).toBe('403 FORBIDDEN');
+    const recalc = await fetch(`${server.url}/v1/usage/recalculate?tenant=tiny`, {
+      method: 'POST',
+      headers: auth(manager),
+    });
     expect(await recalc.json()).toMatchObject({ usedBytes: 6, fileCount: 1, reservedBytes: 0 });
   });
 
@@ -210,14 +281,24 @@ describe('tenant isolation over HTTP', () => {
   });
 
   it('another tenant cannot read, list, overwrite, delete or preview the file', async () => {
-    expect(await errorCode(fetch(objectUrl('private/plan.txt'), { headers: auth(bob) }))).toBe('404 NOT_FOUND');
-    expect(await errorCode(fetch(`${server.url}/v1/meta/private/plan.txt`, { headers: auth(bob) }))).toBe('404 NOT_FOUND');
-    const list = (await (await fetch(`${server.url}/v1/objects`, { headers: auth(bob) })).json()) as { items: unknown[] };
+    expect(await errorCode(fetch(objectUrl('private/plan.txt'), { headers: auth(bob) }))).toBe(
+      '404 NOT_FOUND',
+    );
+    expect(await errorCode(fetch(`${server.url}/v1/meta/private/plan.txt`, { headers: auth(bob) }))).toBe(
+      '404 NOT_FOUND',
+    );
+    const list = (await (await fetch(`${server.url}/v1/objects`, { headers: auth(bob) })).json()) as {
+      items: unknown[];
+    };
     expect(JSON.stringify(list)).not.toContain('plan.txt');
     // Bob's PUT and DELETE act on Bob's own namespace only.
     expect((await put(bob, 'private/plan.txt', 'bob writes')).status).toBe(201);
-    expect((await fetch(objectUrl('private/plan.txt'), { method: 'DELETE', headers: auth(bob) })).status).toBe(204);
-    expect(await (await fetch(objectUrl('private/plan.txt'), { headers: auth(alice) })).text()).toBe('acme secret');
+    expect(
+      (await fetch(objectUrl('private/plan.txt'), { method: 'DELETE', headers: auth(bob) })).status,
+    ).toBe(204);
+    expect(await (await fetch(objectUrl('private/plan.txt'), { headers: auth(alice) })).text()).toBe(
+      'acme secret',
+    );
     expect(await errorCode(fetch(`${server.url}/v1/preview/acme/private/plan.txt`))).toBe('404 NOT_FOUND');
     // A link Bob makes for his own file cannot be bent to Alice's tenant.
     await put(bob, 'private/plan.txt', 'bob again');
@@ -227,7 +308,9 @@ describe('tenant isolation over HTTP', () => {
       body: JSON.stringify({ path: 'private/plan.txt' }),
     });
     const { url } = (await link.json()) as { url: string };
-    const bent = url.replace(/^http:\/\/localhost:\d+/, server.url).replace('/preview/globex/', '/preview/acme/');
+    const bent = url
+      .replace(/^http:\/\/localhost:\d+/, server.url)
+      .replace('/preview/globex/', '/preview/acme/');
     expect(await errorCode(fetch(bent))).toBe('403 INVALID_LINK');
   });
 });
@@ -235,20 +318,36 @@ describe('tenant isolation over HTTP', () => {
 describe('auth over HTTP', () => {
   it('401 without a token or with a bad one, 403 without the scope', async () => {
     expect(await errorCode(fetch(`${server.url}/v1/objects`))).toBe('401 UNAUTHORIZED');
-    expect(await errorCode(fetch(`${server.url}/v1/objects`, { headers: auth('not.a.token') }))).toBe('401 UNAUTHORIZED');
+    expect(await errorCode(fetch(`${server.url}/v1/objects`, { headers: auth('not.a.token') }))).toBe(
+      '401 UNAUTHORIZED',
+    );
     const forged = `${alice.slice(0, -4)}AAAA`;
-    expect(await errorCode(fetch(`${server.url}/v1/objects`, { headers: auth(forged) }))).toBe('401 UNAUTHORIZED');
+    expect(await errorCode(fetch(`${server.url}/v1/objects`, { headers: auth(forged) }))).toBe(
+      '401 UNAUTHORIZED',
+    );
     const reader = await server.token('acme', 'reader', 'storage:download');
-    expect(await errorCode(fetch(objectUrl('x.txt'), { method: 'PUT', headers: auth(reader), body: 'x' }))).toBe('403 FORBIDDEN');
-    expect(await errorCode(fetch(objectUrl('x.txt'), { method: 'DELETE', headers: auth(reader) }))).toBe('403 FORBIDDEN');
+    expect(
+      await errorCode(fetch(objectUrl('x.txt'), { method: 'PUT', headers: auth(reader), body: 'x' })),
+    ).toBe('403 FORBIDDEN');
+    expect(await errorCode(fetch(objectUrl('x.txt'), { method: 'DELETE', headers: auth(reader) }))).toBe(
+      '403 FORBIDDEN',
+    );
     const writer = await server.token('acme', 'writer', 'storage:upload');
-    expect(await errorCode(fetch(`${server.url}/v1/objects`, { headers: auth(writer) }))).toBe('403 FORBIDDEN');
+    expect(await errorCode(fetch(`${server.url}/v1/objects`, { headers: auth(writer) }))).toBe(
+      '403 FORBIDDEN',
+    );
   });
 });
 
 describe('bad input over HTTP: a clear 4xx JSON error, nothing kept', () => {
   const rawPut = (path: string, query = '') =>
-    rawRequest(server.url, 'PUT', `/v1/objects/${path}${query}`, auth(alice, { 'content-type': 'text/plain' }), 'data');
+    rawRequest(
+      server.url,
+      'PUT',
+      `/v1/objects/${path}${query}`,
+      auth(alice, { 'content-type': 'text/plain' }),
+      'data',
+    );
 
   it.each([
     ['a/../b.txt', 'PATH_TRAVERSAL'],
@@ -290,22 +389,34 @@ describe('bad input over HTTP: a clear 4xx JSON error, nothing kept', () => {
 
   it('malformed JSON is 400 INVALID_JSON, a wrong shape 400 INVALID_REQUEST', async () => {
     const post = (body: string) =>
-      fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: auth(alice, { 'content-type': 'application/json' }), body });
+      fetch(`${server.url}/v1/uploads`, {
+        method: 'POST',
+        headers: auth(alice, { 'content-type': 'application/json' }),
+        body,
+      });
     expect(await errorCode(post('{"path":'))).toBe('400 INVALID_JSON');
     expect(await errorCode(post('{"path":"a.txt","size":-1}'))).toBe('400 INVALID_REQUEST');
     expect(await errorCode(post('{"path":"a.txt","size":1,"expires":-3}'))).toBe('400 INVALID_EXPIRES');
   });
 
   it('none of the rejected uploads left a file or a byte of quota behind', async () => {
-    const names = ((await (await fetch(`${server.url}/v1/objects?prefix=bad`, { headers: auth(alice) })).json()) as { items: unknown[] }).items;
+    const names = (
+      (await (await fetch(`${server.url}/v1/objects?prefix=bad`, { headers: auth(alice) })).json()) as {
+        items: unknown[];
+      }
+    ).items;
     expect(names).toEqual([]);
-    const usage = (await (await fetch(`${server.url}/v1/usage`, { headers: auth(alice) })).json()) as { reservedBytes: number };
+    const usage = (await (await fetch(`${server.url}/v1/usage`, { headers: auth(alice) })).json()) as {
+      reservedBytes: number;
+    };
     expect(usage.reservedBytes).toBe(0);
   });
 
   it('unknown routes are 404 JSON, wrong methods 405', async () => {
     expect(await errorCode(fetch(`${server.url}/v2/nothing`))).toBe('404 NOT_FOUND');
-    expect(await errorCode(fetch(`${server.url}/v1/usage`, { method: 'DELETE' }))).toBe('405 METHOD_NOT_ALLOWED');
+    expect(await errorCode(fetch(`${server.url}/v1/usage`, { method: 'DELETE' }))).toBe(
+      '405 METHOD_NOT_ALLOWED',
+    );
   });
 });
 
@@ -313,7 +424,9 @@ describe('expiry over HTTP', () => {
   it('an expired file answers 404 at access', async () => {
     expect((await put(alice, 'exp/at-access.txt', 'bye', '?expires=1')).status).toBe(201);
     await new Promise((r) => setTimeout(r, 1200));
-    expect(await errorCode(fetch(objectUrl('exp/at-access.txt'), { headers: auth(alice) }))).toBe('404 NOT_FOUND');
+    expect(await errorCode(fetch(objectUrl('exp/at-access.txt'), { headers: auth(alice) }))).toBe(
+      '404 NOT_FOUND',
+    );
   });
 
   it('the sweeper removes an expired file nobody reads, and its quota', async () => {
@@ -322,7 +435,9 @@ describe('expiry over HTTP', () => {
     let usage = { fileCount: 1, usedBytes: 1 };
     for (let i = 0; i < 40 && usage.fileCount > 0; i++) {
       await new Promise((r) => setTimeout(r, 250));
-      usage = (await (await fetch(`${server.url}/v1/usage`, { headers: auth(sweeper) })).json()) as typeof usage;
+      usage = (await (
+        await fetch(`${server.url}/v1/usage`, { headers: auth(sweeper) })
+      ).json()) as typeof usage;
     }
     expect(usage).toMatchObject({ fileCount: 0, usedBytes: 0 });
   });

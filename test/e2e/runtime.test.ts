@@ -50,7 +50,9 @@ describe('the one-machine runtime (npm start)', () => {
     const second = await startServer(dataDir, { SWEEP_INTERVAL: '0' });
     try {
       // The token from the first run is still valid: the dev secrets live in DATA_DIR too.
-      const get = await fetch(`${second.url}/v1/objects/kept.txt`, { headers: { authorization: `Bearer ${token}` } });
+      const get = await fetch(`${second.url}/v1/objects/kept.txt`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(get.status).toBe(200);
       expect(await get.text()).toBe('still here');
     } finally {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { freePort } from '../../infra/local/dynamodb-local';
 import { loadDevSecrets } from '../../infra/local/dev-secrets';
+import { freePort } from '../../infra/local/dynamodb-local';
 import { signDevToken } from '../../infra/local/tokens';
 
 export interface StartedServer {
@@ -52,7 +52,8 @@ export async function startServer(dataDir: string, env: Record<string, string> =
     dynamoEndpoint,
     output: () => output,
     child,
-    token: (tenant, user = `${tenant}-user`, scope) => signDevToken(secrets.jwtSecret, { tenant, user, scope }),
+    token: (tenant, user = `${tenant}-user`, scope) =>
+      signDevToken(secrets.jwtSecret, { tenant, user, scope }),
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);

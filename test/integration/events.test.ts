@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { lambdaContext } from '../../infra/local/server';
 import { LocalDiskBackend } from '../../shared/backends/local-disk';
 import { getStorage } from '../../shared/backends/registry';
@@ -12,6 +12,11 @@ import type { ApiEvent, LambdaResult } from '../../shared/http/api';
 import { internalFunctions, matchRoute, routeKey, routes } from '../../shared/routes';
 import type { SweepResult } from '../../shared/service/sweep';
 import { setupTestEnv, type TestEnv } from '../helpers/env';
+
+// The shared logger reads its level when first imported, which is before setupTestEnv runs.
+vi.hoisted(() => {
+  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+});
 
 /**
  * Every handler invoked with its sample event from events/, against DynamoDB Local and local disk:
@@ -181,7 +186,7 @@ describe('events/: every handler with its sample event', () => {
     expect(headerOf(r, 'content-type')).toBe('text/plain');
     expect(headerOf(r, 'content-length')).toBe(String(report.length));
     expect(headerOf(r, 'etag')).toBe(`"${md5(report)}"`);
-    expect(headerOf(r, 'content-disposition')).toBe('attachment; filename="report.txt"');
+    expect(headerOf(r, 'content-disposition')).toMatch(/^attachment; filename="?report\.txt"?$/);
 
     const ranged = readEvent('download-object');
     ranged.headers.range = 'bytes=0-8';
@@ -224,7 +229,7 @@ describe('events/: every handler with its sample event', () => {
     const r = await invoke('preview-object');
     expect(r.statusCode).toBe(200);
     expect(bytesOf(r)).toEqual(welcome);
-    expect(headerOf(r, 'content-disposition')).toBe('inline; filename="welcome.txt"');
+    expect(headerOf(r, 'content-disposition')).toMatch(/^inline; filename="?welcome\.txt"?$/);
     expect(headerOf(r, 'content-security-policy')).toContain('sandbox');
 
     const privateFile = retarget(readEvent('preview-object'), '/v1/preview/acme/docs/report.txt');
@@ -248,7 +253,7 @@ describe('events/: every handler with its sample event', () => {
     const served = await invoke('preview-object', follow);
     expect(served.statusCode).toBe(200);
     expect(bytesOf(served)).toEqual(report);
-    expect(headerOf(served, 'content-disposition')).toBe('inline; filename="report.txt"');
+    expect(headerOf(served, 'content-disposition')).toMatch(/^inline; filename="?report\.txt"?$/);
   });
 
   let scan: Buffer = Buffer.alloc(0);

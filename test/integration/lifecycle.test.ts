@@ -81,10 +81,18 @@ describe('expiry (integration)', () => {
 
   it('reaps abandoned direct uploads: reservation released, stray bytes deleted', async () => {
     const t = principal('exp-abandon');
-    const signed = await signUpload({ principal: t, path: 'big.bin', size: 1000, visibility: 'private', onConflict: 'overwrite' });
+    const signed = await signUpload({
+      principal: t,
+      path: 'big.bin',
+      size: 1000,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
     expect(await getUsage('exp-abandon')).toMatchObject({ reservedBytes: 1000 });
     const session = await getSession('exp-abandon', signed.uploadId);
-    await getStorage().put(session?.key ?? '', Buffer.from('partial'), { contentType: 'application/octet-stream' });
+    await getStorage().put(session?.key ?? '', Buffer.from('partial'), {
+      contentType: 'application/octet-stream',
+    });
     const result = await sweepExpired({ now: later(24 * 3600), deadline: later(30) });
     expect(result.uploads).toBeGreaterThanOrEqual(1);
     expect(await getUsage('exp-abandon')).toMatchObject({ reservedBytes: 0, usedBytes: 0 });
@@ -116,7 +124,12 @@ describe('direct upload (integration)', () => {
     expect(await failure(completeUpload(t, signed.uploadId))).toBe('409 UPLOAD_INCOMPLETE');
     expect(await sendTo(signed.url, 'jpeg bytes')).toBe('ok');
     const record = await completeUpload(t, signed.uploadId);
-    expect(record).toMatchObject({ path: 'in/photo.jpg', size: 10, md5: md5('jpeg bytes'), visibility: 'public' });
+    expect(record).toMatchObject({
+      path: 'in/photo.jpg',
+      size: 10,
+      md5: md5('jpeg bytes'),
+      visibility: 'public',
+    });
     expect((await completeUpload(t, signed.uploadId)).id).toBe(record.id);
     expect(await getUsage('direct-ok')).toMatchObject({ reservedBytes: 0, usedBytes: 10, fileCount: 1 });
     await expectQuotaConsistent('direct-ok');
@@ -124,7 +137,13 @@ describe('direct upload (integration)', () => {
 
   it('a signed URL refuses a tampered signature, a bigger body, and an expired link', async () => {
     const t = principal('direct-url');
-    const signed = await signUpload({ principal: t, path: 'a.bin', size: 4, visibility: 'private', onConflict: 'overwrite' });
+    const signed = await signUpload({
+      principal: t,
+      path: 'a.bin',
+      size: 4,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
     expect(await sendTo(signed.url.replace(/sig=[^&]+/, 'sig=AAAA'), 'abcd')).toBe('forbidden');
     expect(await sendTo(signed.url.replace(/max=4/, 'max=400'), 'abcd')).toBe('forbidden');
     expect(await sendTo(signed.url, 'abcdefgh')).toBe('too-large');
@@ -135,7 +154,13 @@ describe('direct upload (integration)', () => {
 
   it('complete rejects bytes larger than declared or with a wrong md5, deletes them and releases the reservation', async () => {
     const t = principal('direct-bad');
-    const big = await signUpload({ principal: t, path: 'big.txt', size: 3, visibility: 'private', onConflict: 'overwrite' });
+    const big = await signUpload({
+      principal: t,
+      path: 'big.txt',
+      size: 3,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
     const session = await getSession('direct-bad', big.uploadId);
     // A backend without size enforcement (a presigned PUT) may let more bytes in: finalize checks.
     await getStorage().put(session?.key ?? '', Buffer.from('too many bytes'), { contentType: 'text/plain' });
@@ -160,12 +185,16 @@ describe('direct upload (integration)', () => {
     await setLimit('direct-quota', 50);
     const t = principal('direct-quota');
     expect(
-      await failure(signUpload({ principal: t, path: 'a', size: 51, visibility: 'private', onConflict: 'overwrite' })),
+      await failure(
+        signUpload({ principal: t, path: 'a', size: 51, visibility: 'private', onConflict: 'overwrite' }),
+      ),
     ).toBe('413 QUOTA_EXCEEDED');
     env.reconfigure({ MAX_FILE_BYTES: '10' });
     try {
       expect(
-        await failure(signUpload({ principal: t, path: 'a', size: 11, visibility: 'private', onConflict: 'overwrite' })),
+        await failure(
+          signUpload({ principal: t, path: 'a', size: 11, visibility: 'private', onConflict: 'overwrite' }),
+        ),
       ).toBe('413 FILE_TOO_LARGE');
     } finally {
       env.reconfigure({ MAX_FILE_BYTES: undefined });
@@ -181,7 +210,9 @@ describe('direct upload (integration)', () => {
       visibility: 'private',
       onConflict: 'overwrite',
     });
-    expect(await failure(completeUpload(principal('direct-thief'), signed.uploadId))).toBe('404 UPLOAD_NOT_FOUND');
+    expect(await failure(completeUpload(principal('direct-thief'), signed.uploadId))).toBe(
+      '404 UPLOAD_NOT_FOUND',
+    );
   });
 });
 
@@ -205,7 +236,9 @@ describe('list (integration)', () => {
   });
 
   it('rejects a forged cursor and a cursor outside the prefix', async () => {
-    expect(await failure(listFiles({ tenant: 'list-pages', cursor: 'garbage!', limit: 2 }))).toBe('400 INVALID_CURSOR');
+    expect(await failure(listFiles({ tenant: 'list-pages', cursor: 'garbage!', limit: 2 }))).toBe(
+      '400 INVALID_CURSOR',
+    );
     const first = await listFiles({ tenant: 'list-pages', prefix: 'a/', limit: 1 });
     expect(
       await failure(listFiles({ tenant: 'list-pages', prefix: 'b/', cursor: first.cursor ?? '', limit: 1 })),
@@ -234,27 +267,67 @@ describe('links and preview (integration)', () => {
 
   it('a signed link opens a private file, bound to tenant, path and disposition, until it expires', async () => {
     await upload(principal('prev-link'), 'secret.pdf', 'pdf');
-    const link = await createLink({ tenant: 'prev-link', path: 'secret.pdf', disposition: 'inline', baseUrl: 'http://x', expiresIn: 60 });
+    const link = await createLink({
+      tenant: 'prev-link',
+      path: 'secret.pdf',
+      disposition: 'inline',
+      baseUrl: 'http://x',
+      expiresIn: 60,
+    });
     const q = new URL(link.url).searchParams;
-    const args = { tenant: 'prev-link', path: 'secret.pdf', disposition: q.get('disposition') ?? '', expires: q.get('expires') ?? '', signature: q.get('signature') ?? '' };
+    const args = {
+      tenant: 'prev-link',
+      path: 'secret.pdf',
+      disposition: q.get('disposition') ?? '',
+      expires: q.get('expires') ?? '',
+      signature: q.get('signature') ?? '',
+    };
     expect((await openPreview(args)).record.path).toBe('secret.pdf');
     expect(await failure(openPreview({ ...args, disposition: 'attachment' }))).toBe('403 INVALID_LINK');
-    expect(await failure(openPreview({ ...args, expires: String(Number(args.expires) + 1) }))).toBe('403 INVALID_LINK');
+    expect(await failure(openPreview({ ...args, expires: String(Number(args.expires) + 1) }))).toBe(
+      '403 INVALID_LINK',
+    );
     await upload(principal('prev-other'), 'secret.pdf', 'other tenant');
     expect(await failure(openPreview({ ...args, tenant: 'prev-other' }))).toBe('403 INVALID_LINK');
 
-    const short = await createLink({ tenant: 'prev-link', path: 'secret.pdf', disposition: 'inline', baseUrl: 'http://x', expiresIn: 1 });
+    const short = await createLink({
+      tenant: 'prev-link',
+      path: 'secret.pdf',
+      disposition: 'inline',
+      baseUrl: 'http://x',
+      expiresIn: 1,
+    });
     const s = new URL(short.url).searchParams;
     await sleep(2100);
     expect(
-      await failure(openPreview({ tenant: 'prev-link', path: 'secret.pdf', disposition: 'inline', expires: s.get('expires') ?? '', signature: s.get('signature') ?? '' })),
+      await failure(
+        openPreview({
+          tenant: 'prev-link',
+          path: 'secret.pdf',
+          disposition: 'inline',
+          expires: s.get('expires') ?? '',
+          signature: s.get('signature') ?? '',
+        }),
+      ),
     ).toBe('403 INVALID_LINK');
   });
 
   it('links are refused for missing files and bad lifetimes', async () => {
-    expect(await failure(createLink({ tenant: 'prev-link', path: 'nope', disposition: 'inline', baseUrl: 'http://x' }))).toBe('404 NOT_FOUND');
     expect(
-      await failure(createLink({ tenant: 'prev-link', path: 'secret.pdf', disposition: 'inline', baseUrl: 'http://x', expiresIn: -1 })),
+      await failure(
+        createLink({ tenant: 'prev-link', path: 'nope', disposition: 'inline', baseUrl: 'http://x' }),
+      ),
+    ).toBe('404 NOT_FOUND');
+    expect(
+      await failure(
+        createLink({
+          tenant: 'prev-link',
+          path: 'secret.pdf',
+          disposition: 'inline',
+          baseUrl: 'http://x',
+          expiresIn: -1,
+        }),
+      ),
     ).toBe('400 INVALID_EXPIRES');
   });
 });
