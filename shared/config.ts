@@ -10,7 +10,88 @@ const localDiskStorage = z.object({
   root: z.string().min(1),
 });
 
-export const storageInstanceSchema = z.discriminatedUnion('type', [localDiskStorage]);
+const url = z.string().url();
+const key = z.string().min(1);
+/** Where clients are sent for presigned URLs instead of the endpoint (a CNAME, a CDN). */
+const customDomain = url.optional();
+
+/**
+ * AWS S3, or any S3-compatible store through the AWS SDK. Without accessKeyId/accessKeySecret the
+ * SDK's default chain is used (the Lambda's role in AWS).
+ */
+const s3Storage = z
+  .object({
+    type: z.literal('s3'),
+    bucketName: key,
+    region: key.default('us-east-1'),
+    /** Omit for AWS; the URL of an S3-compatible store otherwise. */
+    endPoint: url.optional(),
+    accessKeyId: key.optional(),
+    accessKeySecret: key.optional(),
+    /** true: https://host/bucket/key; false (default): https://bucket.host/key */
+    pathStyle: z.boolean().default(false),
+    customDomain,
+    /** Defaults to WHEN_REQUIRED when endPoint is set: many S3-compatible stores reject the SDK's default CRC32 checksums. */
+    checksum: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).optional(),
+    /** POST: a policy with content-length-range (the size is enforced by S3); PUT: a presigned PUT. */
+    uploadMethod: z.enum(['POST', 'PUT']).default('POST'),
+  })
+  .superRefine((s, ctx) => {
+    if (Boolean(s.accessKeyId) !== Boolean(s.accessKeySecret)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [s.accessKeyId ? 'accessKeySecret' : 'accessKeyId'],
+        message: 'accessKeyId and accessKeySecret go together',
+      });
+    }
+  });
+
+/** MinIO (or another S3-compatible server) through the minio client. */
+const minioStorage = z.object({
+  type: z.literal('minio'),
+  endPoint: url,
+  bucketName: key,
+  accessKeyId: key,
+  accessKeySecret: key,
+  region: key.default('us-east-1'),
+  pathStyle: z.boolean().default(true),
+  customDomain,
+  uploadMethod: z.enum(['POST', 'PUT']).default('POST'),
+});
+
+/** Azure Blob Storage: accessKeyId is the account name, accessKeySecret the account key, bucketName the container. */
+const azureBlobStorage = z.object({
+  type: z.literal('azure-blob'),
+  accessKeyId: key,
+  accessKeySecret: key,
+  bucketName: key,
+  /** Defaults to https://{accessKeyId}.blob.core.windows.net */
+  endPoint: url.optional(),
+  customDomain,
+});
+
+/** Aliyun OSS. region like oss-cn-hangzhou; OSS URLs are always virtual-hosted (bucket.endpoint). */
+const aliyunOssStorage = z.object({
+  type: z.literal('aliyun-oss'),
+  region: key,
+  bucketName: key,
+  accessKeyId: key,
+  accessKeySecret: key,
+  /** Defaults to https://{region}.aliyuncs.com */
+  endPoint: url.optional(),
+  /** endPoint is a domain bound to the bucket (CNAME). */
+  cname: z.boolean().default(false),
+  customDomain,
+  signatureVersion: z.enum(['v1', 'v4']).default('v4'),
+});
+
+export const storageInstanceSchema = z.discriminatedUnion('type', [
+  localDiskStorage,
+  s3Storage,
+  minioStorage,
+  azureBlobStorage,
+  aliyunOssStorage,
+]);
 export type StorageInstanceConfig = z.infer<typeof storageInstanceSchema>;
 
 const storageName = z.string().regex(/^storages\.[A-Za-z0-9_-]{1,64}$/, 'must look like storages.Name');

@@ -1,8 +1,12 @@
 import { resolve } from 'node:path';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
+import { AliyunOssBackend } from './aliyun-oss';
+import { AzureBlobBackend } from './azure-blob';
 import type { StorageBackend } from './contract';
 import { LocalDiskBackend } from './local-disk';
+import { MinioBackend } from './minio';
+import { S3Backend } from './s3';
 
 const instances = new Map<string, StorageBackend>();
 
@@ -23,6 +27,18 @@ export function getStorage(name?: string | null): StorageBackend {
         signingSecret: config.signingSecret,
         publicBaseUrl: config.publicBaseUrl,
       });
+      break;
+    case 's3':
+      backend = new S3Backend({ name: instanceName, ...settings });
+      break;
+    case 'minio':
+      backend = new MinioBackend({ name: instanceName, ...settings });
+      break;
+    case 'azure-blob':
+      backend = new AzureBlobBackend({ name: instanceName, ...settings });
+      break;
+    case 'aliyun-oss':
+      backend = new AliyunOssBackend({ name: instanceName, ...settings });
       break;
   }
   instances.set(instanceName, backend);

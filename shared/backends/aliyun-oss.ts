@@ -1,0 +1,269 @@
+import type { Readable } from 'node:stream';
+import OSS from 'ali-oss';
+import type { StorageError, StorageErrorKind } from '../errors';
+import {
+  chunks,
+  countingStream,
+  expiresAt,
+  kindOfStatus,
+  normalize,
+  rangeHeader,
+  totalFromContentRange,
+} from './common';
+import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBackend } from './contract';
+
+const TYPE = 'aliyun-oss';
+
+export interface AliyunOssOptions {
+  name: string;
+  /** e.g. oss-cn-hangzhou */
+  region: string;
+  bucketName: string;
+  accessKeyId: string;
+  accessKeySecret: string;
+  /** Defaults to https://{region}.aliyuncs.com; the bucket goes in front of the host (virtual-hosted style). */
+  endPoint?: string;
+  /** endPoint is a domain bound to the bucket (CNAME): the bucket is not added to the host. */
+  cname?: boolean;
+  /** Domain bound to the bucket, used for the URLs handed to clients (presigned upload and download). */
+  customDomain?: string;
+  /** OSS signature version: v4 (OSS4-HMAC-SHA256, the default) or v1 (HMAC-SHA1). */
+  signatureVersion?: 'v1' | 'v4';
+  /** Request timeout in milliseconds (ali-oss applies it to whole transfers). */
+  timeoutMs?: number;
+}
+
+interface OssResponse {
+  status: number;
+  headers: Record<string, string | undefined>;
+}
+
+/** Aliyun (Alibaba Cloud) OSS through ali-oss. */
+export class AliyunOssBackend implements StorageBackend {
+  readonly type = TYPE;
+  readonly name: string;
+  readonly capabilities: Capabilities = {
+    presignUpload: true,
+    presignDownload: true,
+    range: true,
+    multipart: true,
+  };
+  readonly client: OSS;
+  private readonly presignClient: OSS;
+  private readonly v4: boolean;
+
+  constructor(options: AliyunOssOptions) {
+    this.name = options.name;
+    this.v4 = (options.signatureVersion ?? 'v4') === 'v4';
+    const endpoint = options.endPoint ?? `https://${options.region}.aliyuncs.com`;
+    const base: OSS.Options = {
+      region: options.region,
+      bucket: options.bucketName,
+      accessKeyId: options.accessKeyId,
+      accessKeySecret: options.accessKeySecret,
+      authorizationV4: this.v4,
+      timeout: options.timeoutMs ?? 10 * 60_000,
+    };
+    this.client = new OSS({
+      ...base,
+      endpoint,
+      secure: endpoint.startsWith('https:'),
+      cname: options.cname ?? false,
+    });
+    this.presignClient = options.customDomain
+      ? new OSS({
+          ...base,
+          endpoint: options.customDomain,
+          secure: options.customDomain.startsWith('https:'),
+          cname: true,
+        })
+      : this.client;
+  }
+
+  private fail(action: string, e: unknown): StorageError {
+    return normalize(e, TYPE, this.name, action, classifyOss);
+  }
+
+  async put(key: string, body: Readable | Buffer, options: { contentType: string; size?: number }) {
+    const headers = { 'Content-Type': options.contentType };
+    try {
+      if (Buffer.isBuffer(body)) {
+        const out = await this.client.put(key, body, { headers, mime: options.contentType });
+        return { key, size: body.length, etag: headerOf(out.res, 'etag') };
+      }
+      // One PUT with a chunked body: the bytes stream through, OSS stores them atomically.
+      const { stream, counter } = countingStream(body);
+      const out = await this.client.putStream(key, stream, {
+        headers,
+        mime: options.contentType,
+        ...(options.size !== undefined ? { contentLength: options.size } : {}),
+      } as OSS.PutStreamOptions);
+      return { key, size: counter.bytes, etag: headerOf(out.res, 'etag') };
+    } catch (e) {
+      throw this.fail('put', e);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<{ body: Readable; info: ObjectInfo }> {
+    try {
+      const out = await this.client.getStream(key, range ? { headers: { Range: rangeHeader(range) } } : {});
+      const res = out.res as unknown as OssResponse;
+      const size =
+        totalFromContentRange(headerOf(res, 'content-range')) ?? Number(headerOf(res, 'content-length') ?? 0);
+      return { body: out.stream as Readable, info: infoOf(key, res, size) };
+    } catch (e) {
+      throw this.fail('get', e);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const out = await this.client.head(key);
+      const res = out.res as unknown as OssResponse;
+      return infoOf(key, res, Number(headerOf(res, 'content-length') ?? 0));
+    } catch (e) {
+      const error = this.fail('head', e);
+      if (error.kind === 'NotFound') return null;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      // OSS answers 204 for a missing key too.
+      await this.client.delete(key);
+    } catch (e) {
+      const error = this.fail('delete', e);
+      if (error.kind !== 'NotFound') throw error;
+    }
+  }
+
+  async deleteMany(keys: string[]): Promise<void> {
+    for (const batch of chunks(keys, 1000)) {
+      try {
+        await this.client.deleteMulti(batch, { quiet: true });
+      } catch (e) {
+        throw this.fail('deleteMany', e);
+      }
+    }
+  }
+
+  async list(prefix: string, options: { cursor?: string; limit?: number } = {}) {
+    try {
+      const out = await this.client.listV2(
+        {
+          // An empty prefix is left out: OSS V4 signs an empty parameter as its bare name.
+          ...(prefix ? { prefix } : {}),
+          'max-keys': String(Math.min(options.limit ?? 1000, 1000)),
+          ...(options.cursor ? { 'continuation-token': options.cursor } : {}),
+        },
+        {},
+      );
+      const items: ObjectInfo[] = (out.objects ?? []).map((o) => ({
+        key: o.name,
+        size: o.size,
+        lastModified: o.lastModified ? new Date(o.lastModified) : undefined,
+        etag: o.etag,
+      }));
+      return { items, cursor: out.isTruncated ? out.nextContinuationToken || undefined : undefined };
+    } catch (e) {
+      throw this.fail('list', e);
+    }
+  }
+
+  /** A signed PUT: OSS has POST policies too, but a signed PUT is what browsers and curl send most simply. */
+  async presignUpload(
+    key: string,
+    options: { contentType: string; maxBytes: number; expiresIn: number },
+  ): Promise<PresignedUpload> {
+    const now = Date.now();
+    try {
+      const url = this.v4
+        ? await this.presignClient.signatureUrlV4(
+            'PUT',
+            options.expiresIn,
+            { headers: { 'Content-Type': options.contentType } },
+            key,
+          )
+        : this.presignClient.signatureUrl(key, {
+            method: 'PUT',
+            expires: options.expiresIn,
+            'Content-Type': options.contentType,
+          });
+      return {
+        method: 'PUT',
+        url,
+        headers: { 'content-type': options.contentType },
+        expiresAt: expiresAt(options.expiresIn, now),
+      };
+    } catch (e) {
+      throw this.fail('presignUpload', e);
+    }
+  }
+
+  async presignDownload(
+    key: string,
+    options: { expiresIn: number; disposition: string; contentType: string },
+  ): Promise<string> {
+    try {
+      if (this.v4) {
+        return await this.presignClient.signatureUrlV4(
+          'GET',
+          options.expiresIn,
+          {
+            headers: {},
+            queries: {
+              'response-content-disposition': options.disposition,
+              'response-content-type': options.contentType,
+            },
+          },
+          key,
+        );
+      }
+      return this.presignClient.signatureUrl(key, {
+        expires: options.expiresIn,
+        response: { 'content-disposition': options.disposition, 'content-type': options.contentType },
+      });
+    } catch (e) {
+      throw this.fail('presignDownload', e);
+    }
+  }
+}
+
+function headerOf(res: unknown, name: string): string | undefined {
+  const headers = (res as OssResponse | undefined)?.headers ?? {};
+  const value = headers[name] ?? headers[name.toLowerCase()];
+  return value === undefined ? undefined : String(value);
+}
+
+function infoOf(key: string, res: OssResponse, size: number): ObjectInfo {
+  const modified = headerOf(res, 'last-modified');
+  return { key, size, etag: headerOf(res, 'etag'), lastModified: modified ? new Date(modified) : undefined };
+}
+
+function classifyOss(e: unknown): StorageErrorKind {
+  const err = e as { code?: string; status?: number; name?: string };
+  if (err.status === -1 || err.status === -2) return 'Unavailable';
+  switch (err.code) {
+    case 'NoSuchKey':
+      return 'NotFound';
+    case 'NoSuchBucket':
+      return 'Unknown';
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+    case 'SecurityTokenExpired':
+    case 'InvalidSecurityToken':
+      return 'InvalidCredentials';
+    case 'AccessDenied':
+      return 'AccessDenied';
+    case 'PreconditionFailed':
+    case 'FileAlreadyExists':
+      return 'Conflict';
+    case 'InternalError':
+    case 'ServiceUnavailable':
+    case 'RequestTimeout':
+      return 'Unavailable';
+    default:
+      return kindOfStatus(err.status) ?? 'Unknown';
+  }
+}

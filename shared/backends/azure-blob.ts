@@ -1,0 +1,209 @@
+import type { Readable } from 'node:stream';
+import {
+  type BlobItem,
+  BlobSASPermissions,
+  BlobServiceClient,
+  type ContainerClient,
+  generateBlobSASQueryParameters,
+  RestError,
+  SASProtocol,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
+import type { StorageError, StorageErrorKind } from '../errors';
+import { countingStream, expiresAt, forEachLimit, kindOfStatus, normalize, toNodeReadable } from './common';
+import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBackend } from './contract';
+
+const TYPE = 'azure-blob';
+const BLOCK_SIZE = 4 * 1024 * 1024;
+
+export interface AzureBlobOptions {
+  name: string;
+  /** The storage account name. */
+  accessKeyId: string;
+  /** The storage account key (base64). */
+  accessKeySecret: string;
+  /** The container. */
+  bucketName: string;
+  /** Blob service URL; defaults to https://{account}.blob.core.windows.net */
+  endPoint?: string;
+  /** Base URL of the SAS URLs handed to clients (a CDN or custom domain in front of the account). */
+  customDomain?: string;
+}
+
+/** Azure Blob Storage: block blobs in one container, SAS URLs for direct upload and download. */
+export class AzureBlobBackend implements StorageBackend {
+  readonly type = TYPE;
+  readonly name: string;
+  readonly capabilities: Capabilities = {
+    presignUpload: true,
+    presignDownload: true,
+    range: true,
+    multipart: true,
+  };
+  private readonly credential: StorageSharedKeyCredential;
+  readonly container: ContainerClient;
+
+  constructor(private readonly options: AzureBlobOptions) {
+    this.name = options.name;
+    this.credential = new StorageSharedKeyCredential(options.accessKeyId, options.accessKeySecret);
+    const endpoint = options.endPoint ?? `https://${options.accessKeyId}.blob.core.windows.net`;
+    this.container = new BlobServiceClient(endpoint, this.credential).getContainerClient(options.bucketName);
+  }
+
+  private fail(action: string, e: unknown): StorageError {
+    return normalize(e, TYPE, this.name, action, classifyAzure);
+  }
+
+  async put(key: string, body: Readable | Buffer, options: { contentType: string; size?: number }) {
+    const blob = this.container.getBlockBlobClient(key);
+    const blobHTTPHeaders = { blobContentType: options.contentType };
+    try {
+      if (Buffer.isBuffer(body)) {
+        const out = await blob.uploadData(body, { blobHTTPHeaders });
+        return { key, size: body.length, etag: out.etag, lastModified: out.lastModified };
+      }
+      // Staged blocks, committed at the end: a reader never sees half an object.
+      const { stream, counter } = countingStream(body);
+      const out = await blob.uploadStream(stream, BLOCK_SIZE, 2, { blobHTTPHeaders });
+      return { key, size: counter.bytes, etag: out.etag, lastModified: out.lastModified };
+    } catch (e) {
+      throw this.fail('put', e);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<{ body: Readable; info: ObjectInfo }> {
+    try {
+      const out = await this.container
+        .getBlobClient(key)
+        .download(range?.start ?? 0, range ? range.end - range.start + 1 : undefined);
+      const total = out.contentRange ? Number(/\/(\d+)$/.exec(out.contentRange)?.[1]) : out.contentLength;
+      return {
+        body: toNodeReadable(out.readableStreamBody),
+        info: { key, size: total ?? 0, lastModified: out.lastModified, etag: out.etag },
+      };
+    } catch (e) {
+      throw this.fail('get', e);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const p = await this.container.getBlobClient(key).getProperties();
+      return { key, size: p.contentLength ?? 0, lastModified: p.lastModified, etag: p.etag };
+    } catch (e) {
+      const error = this.fail('head', e);
+      if (error.kind === 'NotFound') return null;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.container.getBlobClient(key).deleteIfExists({ deleteSnapshots: 'include' });
+    } catch (e) {
+      throw this.fail('delete', e);
+    }
+  }
+
+  /** Blob batch requests are not available everywhere (nor in Azurite): a few deletes at a time. */
+  async deleteMany(keys: string[]): Promise<void> {
+    await forEachLimit(keys, 8, (key) => this.delete(key));
+  }
+
+  async list(prefix: string, options: { cursor?: string; limit?: number } = {}) {
+    try {
+      const pages = this.container.listBlobsFlat({ prefix: prefix || undefined }).byPage({
+        continuationToken: options.cursor || undefined,
+        maxPageSize: Math.min(options.limit ?? 1000, 5000),
+      });
+      const page = (await pages.next()).value;
+      const items: ObjectInfo[] = (page?.segment.blobItems ?? []).map((b: BlobItem) => ({
+        key: b.name,
+        size: b.properties.contentLength ?? 0,
+        lastModified: b.properties.lastModified,
+        etag: b.properties.etag,
+      }));
+      return { items, cursor: page?.continuationToken || undefined };
+    } catch (e) {
+      throw this.fail('list', e);
+    }
+  }
+
+  private sasUrl(
+    key: string,
+    permissions: string,
+    expiresIn: number,
+    headers: { contentDisposition?: string; contentType?: string } = {},
+  ): string {
+    const now = Date.now();
+    const sas = generateBlobSASQueryParameters(
+      {
+        containerName: this.options.bucketName,
+        blobName: key,
+        permissions: BlobSASPermissions.parse(permissions),
+        // A little slack for clocks that run behind.
+        startsOn: new Date(now - 5 * 60_000),
+        expiresOn: new Date(now + expiresIn * 1000),
+        protocol: this.container.url.startsWith('https:') ? SASProtocol.Https : SASProtocol.HttpsAndHttp,
+        ...headers,
+      },
+      this.credential,
+    ).toString();
+    const blobUrl = new URL(this.container.getBlobClient(key).url);
+    if (this.options.customDomain) {
+      const custom = new URL(this.options.customDomain);
+      blobUrl.protocol = custom.protocol;
+      blobUrl.host = custom.host;
+    }
+    return `${blobUrl.toString()}?${sas}`;
+  }
+
+  /** A SAS URL for one PUT Blob. Azure cannot cap the size in a SAS: the service checks it on completion. */
+  async presignUpload(
+    key: string,
+    options: { contentType: string; maxBytes: number; expiresIn: number },
+  ): Promise<PresignedUpload> {
+    const now = Date.now();
+    return {
+      method: 'PUT',
+      url: this.sasUrl(key, 'cw', options.expiresIn),
+      headers: { 'x-ms-blob-type': 'BlockBlob', 'content-type': options.contentType },
+      expiresAt: expiresAt(options.expiresIn, now),
+    };
+  }
+
+  async presignDownload(
+    key: string,
+    options: { expiresIn: number; disposition: string; contentType: string },
+  ): Promise<string> {
+    return this.sasUrl(key, 'r', options.expiresIn, {
+      contentDisposition: options.disposition,
+      contentType: options.contentType,
+    });
+  }
+}
+
+function classifyAzure(e: unknown): StorageErrorKind {
+  const err = e as { statusCode?: number; code?: string; details?: { errorCode?: string } };
+  const code = err.details?.errorCode ?? err.code;
+  switch (code) {
+    case 'BlobNotFound':
+      return 'NotFound';
+    case 'ContainerNotFound':
+      return 'Unknown';
+    case 'AuthenticationFailed':
+    case 'InvalidAuthenticationInfo':
+      return 'InvalidCredentials';
+    case 'AuthorizationFailure':
+    case 'AuthorizationPermissionMismatch':
+    case 'InsufficientAccountPermissions':
+      return 'AccessDenied';
+    case 'ServerBusy':
+    case 'OperationTimedOut':
+    case 'InternalError':
+      return 'Unavailable';
+    default:
+      if (e instanceof RestError || err.statusCode) return kindOfStatus(err.statusCode) ?? 'Unknown';
+      return 'Unknown';
+  }
+}

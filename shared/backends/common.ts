@@ -1,0 +1,142 @@
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { StorageError, type StorageErrorKind } from '../errors';
+import type { ByteRange } from './contract';
+
+/** Network failures that mean "the storage could not be reached", whatever the SDK. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ConnectionTimeoutError',
+  'ResponseTimeoutError',
+  'RequestTimeout',
+  'TimeoutError',
+]);
+
+export function isNetworkError(e: unknown): boolean {
+  let current: unknown = e;
+  for (let depth = 0; current && depth < 4; depth++) {
+    const { code, name } = current as { code?: unknown; name?: unknown };
+    if (
+      (typeof code === 'string' && NETWORK_CODES.has(code)) ||
+      (typeof name === 'string' && NETWORK_CODES.has(name))
+    )
+      return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The kind a plain HTTP status means, for SDKs that give little more than the status. */
+export function kindOfStatus(status: number | undefined): StorageErrorKind | undefined {
+  if (status === undefined) return undefined;
+  if (status === 404) return 'NotFound';
+  if (status === 401) return 'InvalidCredentials';
+  if (status === 403) return 'AccessDenied';
+  if (status === 409 || status === 412) return 'Conflict';
+  if (status === 429 || status === 500 || status === 502 || status === 503 || status === 504)
+    return 'Unavailable';
+  return undefined;
+}
+
+/** A StorageError is passed on as it is, anything else is wrapped with the kind `classify` decides. */
+export function normalize(
+  e: unknown,
+  type: string,
+  instance: string,
+  action: string,
+  classify: (e: unknown) => StorageErrorKind,
+): StorageError {
+  if (e instanceof StorageError) return e;
+  const kind = isNetworkError(e) ? 'Unavailable' : classify(e);
+  const code = (e as { code?: unknown; name?: unknown })?.code ?? (e as { name?: unknown })?.name;
+  return new StorageError(
+    kind,
+    type,
+    instance,
+    `${action} failed (${kind}${code ? `, ${String(code)}` : ''})`,
+    {
+      cause: e,
+    },
+  );
+}
+
+export const rangeHeader = (range: ByteRange) => `bytes=${range.start}-${range.end}`;
+
+/** Total size from a `Content-Range: bytes a-b/total` header. */
+export function totalFromContentRange(header: string | undefined | null): number | undefined {
+  const m = /\/(\d+)\s*$/.exec(header ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Counts the bytes that flow through it. */
+export class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    done: (e?: Error | null, c?: Buffer) => void,
+  ) {
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+}
+
+/**
+ * The body as a stream that counts its bytes. Errors of the source reach the returned stream, so
+ * the SDK reading it fails instead of waiting forever.
+ */
+export function countingStream(body: Readable | Buffer): { stream: Readable; counter: ByteCounter } {
+  const counter = new ByteCounter();
+  if (Buffer.isBuffer(body)) {
+    counter.end(body);
+    return { stream: counter, counter };
+  }
+  body.on('error', (e) => counter.destroy(e));
+  body.pipe(counter);
+  return { stream: counter, counter };
+}
+
+/** Any Node or web stream as a Node Readable. */
+export function toNodeReadable(body: unknown): Readable {
+  if (body instanceof Readable) return body;
+  if (body && typeof (body as ReadableStream).getReader === 'function') {
+    return Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+  }
+  if (Buffer.isBuffer(body) || body instanceof Uint8Array) return Readable.from([Buffer.from(body)]);
+  const empty = new PassThrough();
+  empty.end();
+  return empty;
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+export async function forEachLimit<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export const expiresAt = (expiresIn: number, now = Date.now()) =>
+  new Date(now + expiresIn * 1000).toISOString();
