@@ -4,6 +4,9 @@ export default defineConfig({
   test: {
     // The shared logger reads its level when first imported, before any test file's setup runs.
     env: { POWERTOOLS_LOG_LEVEL: 'ERROR' },
+    // s3rver (the in-process S3 emulator of the backend tests) encrypts ListObjectsV2 continuation
+    // tokens with DES, which OpenSSL 3 keeps in its legacy provider.
+    poolOptions: { forks: { execArgv: ['--openssl-legacy-provider'] } },
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {

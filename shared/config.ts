@@ -12,6 +12,10 @@ const localDiskStorage = z.object({
 
 const url = z.string().url();
 const key = z.string().min(1);
+/** Bucket (container) names as S3, MinIO, OSS and Azure all accept them: 3-63 lowercase letters, digits, dots and dashes. */
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be 3-63 lowercase letters, digits, dots or dashes');
 /** Where clients are sent for presigned URLs instead of the endpoint (a CNAME, a CDN). */
 const customDomain = url.optional();
 
@@ -22,7 +26,7 @@ const customDomain = url.optional();
 const s3Storage = z
   .object({
     type: z.literal('s3'),
-    bucketName: key,
+    bucketName,
     region: key.default('us-east-1'),
     /** Omit for AWS; the URL of an S3-compatible store otherwise. */
     endPoint: url.optional(),
@@ -50,7 +54,7 @@ const s3Storage = z
 const minioStorage = z.object({
   type: z.literal('minio'),
   endPoint: url,
-  bucketName: key,
+  bucketName,
   accessKeyId: key,
   accessKeySecret: key,
   region: key.default('us-east-1'),
@@ -64,7 +68,7 @@ const azureBlobStorage = z.object({
   type: z.literal('azure-blob'),
   accessKeyId: key,
   accessKeySecret: key,
-  bucketName: key,
+  bucketName,
   /** Defaults to https://{accessKeyId}.blob.core.windows.net */
   endPoint: url.optional(),
   customDomain,
@@ -74,7 +78,7 @@ const azureBlobStorage = z.object({
 const aliyunOssStorage = z.object({
   type: z.literal('aliyun-oss'),
   region: key,
-  bucketName: key,
+  bucketName,
   accessKeyId: key,
   accessKeySecret: key,
   /** Defaults to https://{region}.aliyuncs.com */

@@ -28,6 +28,8 @@ export interface AzureBlobOptions {
   endPoint?: string;
   /** Base URL of the SAS URLs handed to clients (a CDN or custom domain in front of the account). */
   customDomain?: string;
+  /** Attempts per request (the SDK's default is 4, with back-off). */
+  maxTries?: number;
 }
 
 /** Azure Blob Storage: block blobs in one container, SAS URLs for direct upload and download. */
@@ -47,7 +49,9 @@ export class AzureBlobBackend implements StorageBackend {
     this.name = options.name;
     this.credential = new StorageSharedKeyCredential(options.accessKeyId, options.accessKeySecret);
     const endpoint = options.endPoint ?? `https://${options.accessKeyId}.blob.core.windows.net`;
-    this.container = new BlobServiceClient(endpoint, this.credential).getContainerClient(options.bucketName);
+    this.container = new BlobServiceClient(endpoint, this.credential, {
+      retryOptions: options.maxTries ? { maxTries: options.maxTries } : undefined,
+    }).getContainerClient(options.bucketName);
   }
 
   private fail(action: string, e: unknown): StorageError {

@@ -70,6 +70,47 @@ export function normalize(
 
 export const rangeHeader = (range: ByteRange) => `bytes=${range.start}-${range.end}`;
 
+/** First byte served, from a `Content-Range: bytes a-b/total` header. */
+export function startFromContentRange(header: string | undefined | null): number | undefined {
+  const m = /^bytes\s+(\d+)-\d+\//.exec(header ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The bytes of `want` out of a body that starts at `servedStart`. A server may ignore a Range and
+ * answer 200 with everything (RFC 9110 allows it), or serve more than asked (s3rver answers
+ * `bytes=0-0` with the whole object): the stream handed on is exactly the range asked for.
+ */
+export function exactRange(body: Readable, servedStart: number | undefined, want: ByteRange): Readable {
+  let skip = want.start - (servedStart ?? 0);
+  let remaining = want.end - want.start + 1;
+  if (skip < 0) throw new RangeError(`the server answered from byte ${servedStart}, after ${want.start}`);
+  const cut = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      let part = chunk;
+      if (skip > 0) {
+        const n = Math.min(skip, part.length);
+        skip -= n;
+        part = part.subarray(n);
+      }
+      if (remaining <= 0 || part.length === 0) return done();
+      if (part.length >= remaining) {
+        this.push(part.subarray(0, remaining));
+        remaining = 0;
+        this.push(null);
+        // Nothing more is needed: stop reading the rest of the object.
+        body.unpipe(this);
+        body.destroy();
+        return done();
+      }
+      remaining -= part.length;
+      done(null, part);
+    },
+  });
+  body.on('error', (e) => cut.destroy(e));
+  return body.pipe(cut);
+}
+
 /** Total size from a `Content-Range: bytes a-b/total` header. */
 export function totalFromContentRange(header: string | undefined | null): number | undefined {
   const m = /\/(\d+)\s*$/.exec(header ?? '');

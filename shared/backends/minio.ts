@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Client, type ClientOptions } from 'minio';
 import { StorageError, type StorageErrorKind } from '../errors';
-import { chunks, expiresAt, kindOfStatus, normalize } from './common';
+import { chunks, exactRange, expiresAt, kindOfStatus, normalize, startFromContentRange } from './common';
 import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBackend } from './contract';
 
 const TYPE = 'minio';
@@ -147,7 +147,8 @@ export class MinioBackend implements StorageBackend {
         range.start,
         range.end - range.start + 1,
       );
-      return { body, info };
+      const served = (body as Readable & { headers?: Record<string, string> }).headers?.['content-range'];
+      return { body: exactRange(body, startFromContentRange(served), range), info };
     } catch (e) {
       throw this.fail('get', e);
     }

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { getConfig } from '../config';
+import { ConfigError, getConfig, type StorageInstanceConfig } from '../config';
 import { AppError } from '../errors';
 import { AliyunOssBackend } from './aliyun-oss';
 import { AzureBlobBackend } from './azure-blob';
@@ -19,30 +19,37 @@ export function getStorage(name?: string | null): StorageBackend {
   const settings = config.storages[instanceName];
   if (!settings) throw new AppError('UNKNOWN_STORAGE', `Unknown storage instance: ${instanceName}`);
   let backend: StorageBackend;
+  try {
+    backend = build(instanceName, settings);
+  } catch (e) {
+    // An SDK that refuses its settings: as clear as a configuration error, without echoing secrets.
+    throw new ConfigError(
+      `Invalid configuration: ${instanceName} (${settings.type}): ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  instances.set(instanceName, backend);
+  return backend;
+}
+
+function build(instanceName: string, settings: StorageInstanceConfig): StorageBackend {
+  const config = getConfig();
   switch (settings.type) {
     case 'local-disk':
-      backend = new LocalDiskBackend({
+      return new LocalDiskBackend({
         name: instanceName,
         root: resolve(settings.root),
         signingSecret: config.signingSecret,
         publicBaseUrl: config.publicBaseUrl,
       });
-      break;
     case 's3':
-      backend = new S3Backend({ name: instanceName, ...settings });
-      break;
+      return new S3Backend({ name: instanceName, ...settings });
     case 'minio':
-      backend = new MinioBackend({ name: instanceName, ...settings });
-      break;
+      return new MinioBackend({ name: instanceName, ...settings });
     case 'azure-blob':
-      backend = new AzureBlobBackend({ name: instanceName, ...settings });
-      break;
+      return new AzureBlobBackend({ name: instanceName, ...settings });
     case 'aliyun-oss':
-      backend = new AliyunOssBackend({ name: instanceName, ...settings });
-      break;
+      return new AliyunOssBackend({ name: instanceName, ...settings });
   }
-  instances.set(instanceName, backend);
-  return backend;
 }
 
 export function listStorages() {

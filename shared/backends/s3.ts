@@ -17,10 +17,12 @@ import { StorageError, type StorageErrorKind } from '../errors';
 import {
   chunks,
   countingStream,
+  exactRange,
   expiresAt,
   kindOfStatus,
   normalize,
   rangeHeader,
+  startFromContentRange,
   toNodeReadable,
   totalFromContentRange,
 } from './common';
@@ -134,8 +136,9 @@ export class S3Backend implements StorageBackend {
         }),
       );
       const size = totalFromContentRange(out.ContentRange) ?? out.ContentLength ?? 0;
+      const body = toNodeReadable(out.Body);
       return {
-        body: toNodeReadable(out.Body),
+        body: range ? exactRange(body, startFromContentRange(out.ContentRange), range) : body,
         info: { key, size, lastModified: out.LastModified, etag: out.ETag },
       };
     } catch (e) {
