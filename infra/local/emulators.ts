@@ -103,6 +103,10 @@ export async function startAzurite(options: {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  // If this process dies without stopping it, Azurite goes with it.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   let output = '';
   const collect = (c: Buffer) => {
     output = (output + c.toString()).slice(-4000);
@@ -110,7 +114,10 @@ export async function startAzurite(options: {
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Azurite did not start in 30 s:\n${output}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`Azurite did not start in 30 s:\n${output}`));
+    }, 30_000);
     const onData = () => {
       if (/successfully listens/i.test(output)) {
         clearTimeout(timer);

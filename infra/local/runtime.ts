@@ -6,12 +6,15 @@ import { getConfig } from '../../shared/config';
 import { ensureTable } from '../../shared/metadata/ensure-table';
 import { loadDevSecrets } from './dev-secrets';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
+import { startAzurite, startS3rver } from './emulators';
 import { createLocalServer, lambdaContext } from './server';
 
 export interface LocalRuntime {
   url: string;
   port: number;
   dynamoEndpoint: string;
+  /** The storage emulator started for STORAGE_EMULATOR, if any. */
+  emulator?: { kind: 's3' | 'azure'; endpoint: string; storage: string };
   jwtSecret: string;
   stop(): Promise<void>;
 }
@@ -42,23 +45,26 @@ export async function startLocalRuntime(options: {
   env.STORAGES ||= JSON.stringify({
     'storages.Default': { type: 'local-disk', root: join(dataDir, 'objects') },
   });
+  const emulator = await startStorageEmulator(env, dataDir);
   env.MAX_FILE_BYTES ||= String(5 * GiB);
   // One machine has no API Gateway in front: API uploads may be as large as any file.
   env.MAX_API_UPLOAD_BYTES ||= env.MAX_FILE_BYTES;
   env.POWERTOOLS_LOG_LEVEL ||= 'WARN';
 
   let dynamo: DynamoDbLocal | undefined;
-  if (!env.DYNAMODB_ENDPOINT) {
-    dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
-    env.DYNAMODB_ENDPOINT = dynamo.endpoint;
-  }
-  const server = createLocalServer({ port: options.port, jwtSecret: secrets.jwtSecret });
+  let server: ReturnType<typeof createLocalServer> | undefined;
   try {
+    if (!env.DYNAMODB_ENDPOINT) {
+      dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
+      env.DYNAMODB_ENDPOINT = dynamo.endpoint;
+    }
+    server = createLocalServer({ port: options.port, jwtSecret: secrets.jwtSecret });
+    const http = server;
     await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(options.port, options.host ?? '127.0.0.1', () => res());
+      http.once('error', rej);
+      http.listen(options.port, options.host ?? '127.0.0.1', () => res());
     });
-    const port = (server.address() as AddressInfo).port;
+    const port = (http.address() as AddressInfo).port;
     env.PUBLIC_BASE_URL ||= `http://localhost:${port}`;
     const config = getConfig();
     const client = new DynamoDBClient({ region: config.region, endpoint: config.dynamoEndpoint });
@@ -83,18 +89,83 @@ export async function startLocalRuntime(options: {
       url: `http://127.0.0.1:${port}`,
       port,
       dynamoEndpoint: config.dynamoEndpoint as string,
+      emulator: emulator && { kind: emulator.kind, endpoint: emulator.endpoint, storage: emulator.storage },
       jwtSecret: secrets.jwtSecret,
       async stop() {
         stopped = true;
         clearTimeout(timer);
-        server.closeAllConnections();
-        await new Promise((r) => server.close(r));
+        http.closeAllConnections();
+        await new Promise((r) => http.close(r));
         await dynamo?.stop();
+        await emulator?.stop();
       },
     };
   } catch (e) {
-    server.close();
+    server?.close();
     await dynamo?.stop();
+    await emulator?.stop();
     throw e;
   }
+}
+
+/**
+ * STORAGE_EMULATOR=s3|azure: starts s3rver (in this process) or Azurite (a child process) with its
+ * data in DATA_DIR, adds an instance for it to STORAGES and makes it the default storage unless
+ * DEFAULT_STORAGE says otherwise. The cloud code paths (presigned uploads, 302 downloads) then run
+ * on one machine. Without the variable nothing changes.
+ */
+async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string) {
+  const kind = env.STORAGE_EMULATOR;
+  if (!kind) return undefined;
+  if (kind !== 's3' && kind !== 'azure') {
+    throw new Error(`STORAGE_EMULATOR must be "s3" or "azure", not "${kind}"`);
+  }
+  let storages: Record<string, unknown>;
+  try {
+    storages = JSON.parse(env.STORAGES ?? '{}') as Record<string, unknown>;
+  } catch {
+    throw new Error('Invalid configuration: STORAGES is not valid JSON');
+  }
+  const port = env.STORAGE_EMULATOR_PORT ? Number(env.STORAGE_EMULATOR_PORT) : undefined;
+  let started: { endpoint: string; stop(): Promise<void> };
+  let storage: string;
+  if (kind === 's3') {
+    // The adapter is built from configuration, without the test-only fix for s3rver's bucket-path
+    // signatures: this emulator accepts mismatched signatures (it still wants its access key).
+    const s3 = await startS3rver({
+      directory: join(dataDir, 's3rver'),
+      bucket: 'local-files',
+      port,
+      allowMismatchedSignatures: true,
+    });
+    storage = 'storages.S3Emulator';
+    storages[storage] = {
+      type: 's3',
+      bucketName: s3.bucket,
+      region: 'us-east-1',
+      endPoint: s3.endpoint,
+      accessKeyId: s3.accessKeyId,
+      accessKeySecret: s3.accessKeySecret,
+      pathStyle: true,
+    };
+    started = s3;
+  } else {
+    const azurite = await startAzurite({
+      location: join(dataDir, 'azurite'),
+      container: 'local-files',
+      port,
+    });
+    storage = 'storages.AzureEmulator';
+    storages[storage] = {
+      type: 'azure-blob',
+      accessKeyId: azurite.accountName,
+      accessKeySecret: azurite.accountKey,
+      bucketName: azurite.container,
+      endPoint: azurite.endpoint,
+    };
+    started = azurite;
+  }
+  env.STORAGES = JSON.stringify(storages);
+  env.DEFAULT_STORAGE ||= storage;
+  return { kind: kind as 's3' | 'azure', storage, endpoint: started.endpoint, stop: () => started.stop() };
 }

@@ -11,6 +11,11 @@ const runtime = await startLocalRuntime({
 });
 const token = await signDevToken(runtime.jwtSecret, { tenant: 'demo', user: 'dev' });
 console.log(`Storage service ready on http://localhost:${runtime.port}  (data in ${dataDirFromEnv()})`);
+if (runtime.emulator) {
+  console.log(
+    `Storage emulator (${runtime.emulator.kind}) on ${runtime.emulator.endpoint}: default storage ${runtime.emulator.storage}`,
+  );
+}
 console.log(`DynamoDB Local on ${runtime.dynamoEndpoint}`);
 console.log(`Dev token (tenant "demo", all scopes, 12 h):\n${token}`);
 console.log('More tokens: npm run --silent token -- --tenant T --user U [--scope "storage:download"]');
