@@ -4,13 +4,22 @@ import type { StorageError, StorageErrorKind } from '../errors';
 import {
   chunks,
   countingStream,
+  exactRange,
   expiresAt,
   kindOfStatus,
   normalize,
   rangeHeader,
+  startFromContentRange,
   totalFromContentRange,
 } from './common';
-import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBackend } from './contract';
+import type {
+  ByteRange,
+  Capabilities,
+  MultipartUploads,
+  ObjectInfo,
+  PresignedUpload,
+  StorageBackend,
+} from './contract';
 
 const TYPE = 'aliyun-oss';
 
@@ -49,6 +58,7 @@ export class AliyunOssBackend implements StorageBackend {
     multipart: true,
   };
   readonly client: OSS;
+  readonly multipart: MultipartUploads;
   private readonly presignClient: OSS;
   private readonly v4: boolean;
 
@@ -78,6 +88,7 @@ export class AliyunOssBackend implements StorageBackend {
           cname: true,
         })
       : this.client;
+    this.multipart = this.multipartUploads();
   }
 
   private fail(action: string, e: unknown): StorageError {
@@ -110,7 +121,11 @@ export class AliyunOssBackend implements StorageBackend {
       const res = out.res as unknown as OssResponse;
       const size =
         totalFromContentRange(headerOf(res, 'content-range')) ?? Number(headerOf(res, 'content-length') ?? 0);
-      return { body: out.stream as Readable, info: infoOf(key, res, size) };
+      const body = out.stream as Readable;
+      return {
+        body: range ? exactRange(body, startFromContentRange(headerOf(res, 'content-range')), range) : body,
+        info: infoOf(key, res, size),
+      };
     } catch (e) {
       throw this.fail('get', e);
     }
@@ -227,6 +242,61 @@ export class AliyunOssBackend implements StorageBackend {
     } catch (e) {
       throw this.fail('presignDownload', e);
     }
+  }
+
+  private multipartUploads(): MultipartUploads {
+    return {
+      create: async (key, { contentType }) => {
+        try {
+          const out = await this.client.initMultipartUpload(key, {
+            mime: contentType,
+            headers: { 'Content-Type': contentType },
+          } as OSS.InitMultipartUploadOptions);
+          return { uploadId: out.uploadId };
+        } catch (e) {
+          throw this.fail('multipart create', e);
+        }
+      },
+      presignPart: async (key, uploadId, partNumber, { expiresIn }) => {
+        const now = Date.now();
+        try {
+          const subResource = { partNumber: String(partNumber), uploadId };
+          const url = this.v4
+            ? await this.presignClient.signatureUrlV4(
+                'PUT',
+                expiresIn,
+                { headers: {}, queries: subResource },
+                key,
+              )
+            : this.presignClient.signatureUrl(key, { method: 'PUT', expires: expiresIn, subResource });
+          return { method: 'PUT', url, headers: {}, expiresAt: expiresAt(expiresIn, now) };
+        } catch (e) {
+          throw this.fail('multipart presignPart', e);
+        }
+      },
+      complete: async (key, uploadId, parts) => {
+        try {
+          await this.client.completeMultipartUpload(
+            key,
+            uploadId,
+            parts.map((p) => ({ number: p.partNumber, etag: p.etag ?? '' })),
+          );
+        } catch (e) {
+          throw this.fail('multipart complete', e);
+        }
+        const info = await this.head(key);
+        if (!info) throw this.fail('multipart complete', new Error('no object after complete'));
+        return info;
+      },
+      abort: async (key, uploadId) => {
+        try {
+          await this.client.abortMultipartUpload(key, uploadId);
+        } catch (e) {
+          const error = this.fail('multipart abort', e);
+          if (error.kind !== 'NotFound' && (e as { code?: string }).code !== 'NoSuchUpload') throw error;
+        }
+      },
+    };
   }
 }
 

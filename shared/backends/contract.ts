@@ -25,12 +25,44 @@ export interface PresignedUpload {
   expiresAt: string;
 }
 
+/** A part sent to a presigned part URL: its number and the ETag header the storage answered with. */
+export interface UploadedPart {
+  partNumber: number;
+  etag?: string;
+}
+
+/**
+ * Direct multipart uploads of large files (S3, MinIO, OSS multipart uploads; Azure block lists):
+ * the client sends each part to its own presigned URL and reports the parts back. Parts are 1 to
+ * 10 000; on S3 every part but the last must be at least 5 MiB (OSS: 100 KiB).
+ */
+export interface MultipartUploads {
+  create(key: string, options: { contentType: string }): Promise<{ uploadId: string }>;
+  /** A PUT of the part's bytes, sent without a content type. */
+  presignPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    options: { expiresIn: number },
+  ): Promise<PresignedUpload>;
+  /** Joins the parts, in the order given, into the object. */
+  complete(
+    key: string,
+    uploadId: string,
+    parts: UploadedPart[],
+    options: { contentType: string },
+  ): Promise<ObjectInfo>;
+  /** Drops the parts sent so far; succeeds when there is nothing to drop. */
+  abort(key: string, uploadId: string): Promise<void>;
+}
+
 export interface Capabilities {
   /** The backend (or the service on its behalf) can hand out an upload URL. */
   presignUpload: boolean;
   /** Downloads can be redirected to a presigned GET instead of streaming through the service. */
   presignDownload: boolean;
   range: boolean;
+  /** The backend has `multipart`: presigned part uploads for large direct uploads. */
   multipart: boolean;
 }
 
@@ -38,6 +70,8 @@ export interface StorageBackend {
   readonly type: string;
   readonly name: string;
   readonly capabilities: Capabilities;
+  /** Present when capabilities.multipart. */
+  readonly multipart?: MultipartUploads;
   put(
     key: string,
     body: Readable | Buffer,

@@ -2,7 +2,14 @@ import type { Readable } from 'node:stream';
 import { Client, type ClientOptions } from 'minio';
 import { StorageError, type StorageErrorKind } from '../errors';
 import { chunks, exactRange, expiresAt, kindOfStatus, normalize, startFromContentRange } from './common';
-import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBackend } from './contract';
+import type {
+  ByteRange,
+  Capabilities,
+  MultipartUploads,
+  ObjectInfo,
+  PresignedUpload,
+  StorageBackend,
+} from './contract';
 
 const TYPE = 'minio';
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -50,6 +57,7 @@ export class MinioBackend implements StorageBackend {
     multipart: true,
   };
   readonly client: Client;
+  readonly multipart: MultipartUploads;
   private readonly presignClient: Client;
   private readonly bucket: string;
 
@@ -61,6 +69,7 @@ export class MinioBackend implements StorageBackend {
     this.presignClient = options.customDomain
       ? new Client(clientOptions(options.customDomain, options))
       : this.client;
+    this.multipart = this.multipartUploads();
   }
 
   private fail(action: string, e: unknown): StorageError {
@@ -260,6 +269,58 @@ export class MinioBackend implements StorageBackend {
     } catch (e) {
       throw this.fail('presignDownload', e);
     }
+  }
+
+  private multipartUploads(): MultipartUploads {
+    const bucket = this.bucket;
+    return {
+      create: async (key, { contentType }) => {
+        try {
+          return {
+            uploadId: await this.client.initiateNewMultipartUpload(bucket, key, {
+              'Content-Type': contentType,
+            }),
+          };
+        } catch (e) {
+          throw this.fail('multipart create', e);
+        }
+      },
+      presignPart: async (key, uploadId, partNumber, { expiresIn }) => {
+        const now = Date.now();
+        try {
+          const url = await this.client.presignedUrl('PUT', bucket, key, expiresIn, {
+            partNumber: String(partNumber),
+            uploadId,
+          });
+          return { method: 'PUT', url, headers: {}, expiresAt: expiresAt(expiresIn, now) };
+        } catch (e) {
+          throw this.fail('multipart presignPart', e);
+        }
+      },
+      complete: async (key, uploadId, parts) => {
+        try {
+          await this.client.completeMultipartUpload(
+            bucket,
+            key,
+            uploadId,
+            parts.map((p) => ({ part: p.partNumber, etag: p.etag?.replace(/"/g, '') })),
+          );
+        } catch (e) {
+          throw this.fail('multipart complete', e);
+        }
+        const info = await this.head(key);
+        if (!info) throw new StorageError('Unknown', TYPE, this.name, 'multipart complete left no object');
+        return info;
+      },
+      abort: async (key, uploadId) => {
+        try {
+          await this.client.abortMultipartUpload(bucket, key, uploadId);
+        } catch (e) {
+          const error = this.fail('multipart abort', e);
+          if (error.kind !== 'NotFound' && (e as { code?: string }).code !== 'NoSuchUpload') throw error;
+        }
+      },
+    };
   }
 }
 

@@ -1,5 +1,8 @@
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   type DeleteObjectsCommandOutput,
@@ -9,6 +12,7 @@ import {
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
@@ -26,7 +30,14 @@ import {
   toNodeReadable,
   totalFromContentRange,
 } from './common';
-import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBackend } from './contract';
+import type {
+  ByteRange,
+  Capabilities,
+  MultipartUploads,
+  ObjectInfo,
+  PresignedUpload,
+  StorageBackend,
+} from './contract';
 
 const TYPE = 's3';
 
@@ -64,7 +75,10 @@ export class S3Backend implements StorageBackend {
     multipart: true,
   };
   readonly client: S3Client;
-  private readonly presignClient: S3Client;
+  /** Signs upload URLs (and parts); the same client as `client` when it adds no checksums anyway. */
+  readonly uploadSigner: S3Client;
+  private readonly downloadSigner: S3Client;
+  readonly multipart: MultipartUploads;
   private readonly bucket: string;
 
   constructor(private readonly options: S3Options) {
@@ -85,14 +99,23 @@ export class S3Backend implements StorageBackend {
       ...options.clientConfig,
     };
     this.client = new S3Client(config);
-    this.presignClient = options.customDomain
+    // Presigned requests are sent by browsers, which add no checksum: with the SDK's default
+    // (WHEN_SUPPORTED) a presigned PUT would carry the CRC32 of an empty body and S3 would refuse it.
+    const presignConfig: S3ClientConfig = {
+      ...config,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    this.uploadSigner = checksum === 'WHEN_REQUIRED' ? this.client : new S3Client(presignConfig);
+    this.downloadSigner = options.customDomain
       ? new S3Client({
-          ...config,
+          ...presignConfig,
           endpoint: options.customDomain,
           forcePathStyle: false,
           bucketEndpoint: true,
         })
-      : this.client;
+      : this.uploadSigner;
+    this.multipart = this.multipartUploads();
   }
 
   private fail(action: string, e: unknown): StorageError {
@@ -222,7 +245,7 @@ export class S3Backend implements StorageBackend {
     const now = Date.now();
     try {
       if ((this.options.uploadMethod ?? 'POST') === 'POST') {
-        const post = await createPresignedPost(this.client, {
+        const post = await createPresignedPost(this.uploadSigner, {
           Bucket: this.bucket,
           Key: key,
           Conditions: [
@@ -241,7 +264,7 @@ export class S3Backend implements StorageBackend {
         };
       }
       const url = await getSignedUrl(
-        this.client,
+        this.uploadSigner,
         new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: options.contentType }),
         { expiresIn: options.expiresIn },
       );
@@ -262,7 +285,7 @@ export class S3Backend implements StorageBackend {
   ): Promise<string> {
     try {
       return await getSignedUrl(
-        this.presignClient,
+        this.downloadSigner,
         new GetObjectCommand({
           Bucket: this.options.customDomain ?? this.bucket,
           Key: key,
@@ -276,9 +299,64 @@ export class S3Backend implements StorageBackend {
     }
   }
 
+  private multipartUploads(): MultipartUploads {
+    const Bucket = this.bucket;
+    return {
+      create: async (Key, { contentType }) => {
+        try {
+          const out = await this.client.send(
+            new CreateMultipartUploadCommand({ Bucket, Key, ContentType: contentType }),
+          );
+          return { uploadId: out.UploadId as string };
+        } catch (e) {
+          throw this.fail('multipart create', e);
+        }
+      },
+      presignPart: async (Key, UploadId, PartNumber, { expiresIn }) => {
+        const now = Date.now();
+        try {
+          const url = await getSignedUrl(
+            this.uploadSigner,
+            new UploadPartCommand({ Bucket, Key, UploadId, PartNumber }),
+            { expiresIn },
+          );
+          return { method: 'PUT', url, headers: {}, expiresAt: expiresAt(expiresIn, now) };
+        } catch (e) {
+          throw this.fail('multipart presignPart', e);
+        }
+      },
+      complete: async (Key, UploadId, parts) => {
+        try {
+          await this.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket,
+              Key,
+              UploadId,
+              MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+            }),
+          );
+        } catch (e) {
+          throw this.fail('multipart complete', e);
+        }
+        const info = await this.head(Key);
+        if (!info)
+          throw new StorageError('Unknown', this.type, this.name, 'multipart complete left no object');
+        return info;
+      },
+      abort: async (Key, UploadId) => {
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+        } catch (e) {
+          const error = this.fail('multipart abort', e);
+          const name = (e as { name?: string }).name;
+          if (error.kind !== 'NotFound' && name !== 'NoSuchUpload') throw error;
+        }
+      },
+    };
+  }
+
   destroy(): void {
-    this.client.destroy();
-    if (this.presignClient !== this.client) this.presignClient.destroy();
+    for (const c of new Set([this.client, this.uploadSigner, this.downloadSigner])) c.destroy();
   }
 }
 

@@ -175,6 +175,10 @@ function parseV4Date(s: string | undefined): number {
 
 export async function startOssServer(options: OssServerOptions): Promise<OssServer> {
   const objects = new Map<string, StoredObject>();
+  const uploads = new Map<
+    string,
+    { key: string; contentType: string; parts: Map<number, { data: Buffer; etag: string }> }
+  >();
   const seen = { v1: 0, v4: 0, v1Url: 0, v4Url: 0, rejected: 0 };
 
   const signatureMismatch = () => {
@@ -391,6 +395,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       if (req.method === 'POST' && q.has('delete')) return deleteMulti(req, res);
       throw new OssError(400, 'NotImplemented', 'This bucket operation is not implemented here');
     }
+    if (q.has('uploads') || q.has('uploadId')) return multipart(req, res, key, q);
     switch (req.method) {
       case 'PUT': {
         const data = await readBody(req);
@@ -441,6 +446,87 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
           'The specified method is not allowed against this resource.',
         );
     }
+  };
+
+  const etagOf = (data: Buffer) => `"${createHash('md5').update(data).digest('hex').toUpperCase()}"`;
+  const xmlAnswer = (res: ServerResponse, body: string) =>
+    send(res, 200, `<?xml version="1.0" encoding="UTF-8"?>\n${body}`, { 'content-type': 'application/xml' });
+
+  /** InitiateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload. */
+  const multipart = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    q: Map<string, string | null>,
+  ) => {
+    if (req.method === 'POST' && q.has('uploads')) {
+      const uploadId = randomUUID().replace(/-/g, '').toUpperCase();
+      uploads.set(uploadId, {
+        key,
+        contentType: header(req, 'content-type') ?? 'application/octet-stream',
+        parts: new Map(),
+      });
+      return xmlAnswer(
+        res,
+        `<InitiateMultipartUploadResult><Bucket>${options.bucket}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`,
+      );
+    }
+    const uploadId = q.get('uploadId') ?? '';
+    const upload = uploads.get(uploadId);
+    if (!upload || upload.key !== key)
+      throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist.');
+    if (req.method === 'PUT') {
+      const partNumber = Number(q.get('partNumber'));
+      if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000)
+        throw new OssError(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000');
+      const data = await readBody(req);
+      const etag = etagOf(data);
+      upload.parts.set(partNumber, { data, etag });
+      return send(res, 200, '', { etag });
+    }
+    if (req.method === 'DELETE') {
+      uploads.delete(uploadId);
+      return send(res, 204);
+    }
+    if (req.method === 'POST') {
+      const body = (await readBody(req)).toString('utf8');
+      const listed = [
+        ...body.matchAll(/<Part>\s*<PartNumber>(\d+)<\/PartNumber>\s*<ETag>([^<]*)<\/ETag>\s*<\/Part>/g),
+      ].map((m) => ({ number: Number(m[1]), etag: xmlUnescape(m[2] as string) }));
+      if (listed.length === 0) throw new OssError(400, 'MalformedXML', 'No parts');
+      const chosen = listed.map((p, i) => {
+        const part = upload.parts.get(p.number);
+        if (!part || part.etag.replace(/"/g, '') !== p.etag.replace(/"/g, ''))
+          throw new OssError(400, 'InvalidPart', 'One or more of the specified parts could not be found');
+        if (i > 0 && p.number <= (listed[i - 1] as { number: number }).number)
+          throw new OssError(400, 'InvalidPartOrder', 'The list of parts was not in ascending order');
+        // Every part but the last must be at least 100 KiB.
+        if (i < listed.length - 1 && part.data.length < 100 * 1024)
+          throw new OssError(
+            400,
+            'EntityTooSmall',
+            'Your proposed upload is smaller than the minimum allowed size',
+          );
+        return part.data;
+      });
+      const data = Buffer.concat(chosen);
+      const etag = `"${createHash('md5')
+        .update(Buffer.concat(listed.map((p) => Buffer.from(p.etag.replace(/"/g, ''), 'hex'))))
+        .digest('hex')
+        .toUpperCase()}-${listed.length}"`;
+      objects.set(key, {
+        data,
+        contentType: upload.contentType,
+        etag,
+        lastModified: new Date(Math.floor(Date.now() / 1000) * 1000),
+      });
+      uploads.delete(uploadId);
+      return xmlAnswer(
+        res,
+        `<CompleteMultipartUploadResult><Bucket>${options.bucket}</Bucket><Key>${xmlEscape(key)}</Key><ETag>${etag}</ETag></CompleteMultipartUploadResult>`,
+      );
+    }
+    throw new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
   };
 
   const list = (res: ServerResponse, q: Map<string, string | null>) => {

@@ -30,6 +30,8 @@ export interface ContractTarget {
    * reserves but encodeURIComponent does not encode (' ( ) ! *), as in filename*=UTF-8''...
    */
   verifiesRfc3986Query?: boolean;
+  /** false when the server has no AbortMultipartUpload. */
+  abortsMultipart?: boolean;
   /** The same backend pointed at a port nobody listens on: calls fail with Unavailable. */
   unreachable?: () => StorageBackend;
   /** Rewrites a URL handed to clients so that this test process can reach it (e.g. the local server's). */
@@ -352,6 +354,54 @@ export function describeBackendContract(name: string, factory: () => Promise<Con
       }
       // Whatever was refused, the original is intact.
       expect((await read(b, key)).data.toString()).toBe('guarded');
+    });
+
+    it('multipart: parts PUT to presigned part URLs, completed into one object; abort leaves nothing', async () => {
+      const mp = b.multipart;
+      expect(Boolean(mp)).toBe(b.capabilities.multipart);
+      if (!mp) return;
+      const key = `${p}multi/large é.bin`;
+      // S3 wants every part but the last to be at least 5 MiB.
+      const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB), randomBytes(1000)];
+      const { uploadId } = await mp.create(key, { contentType: 'application/octet-stream' });
+      const sent: { partNumber: number; etag?: string }[] = [];
+      for (const [i, data] of parts.entries()) {
+        const part = await mp.presignPart(key, uploadId, i + 1, { expiresIn: 60 });
+        expect(part.method).toBe('PUT');
+        if (i === 0 && target.checks.uploadSignature) {
+          const forged = await fetch(reachable(tamper(part.url)), {
+            method: 'PUT',
+            headers: part.headers,
+            body: data,
+          });
+          expect(forged.status).toBe(403);
+          await forged.body?.cancel();
+        }
+        const res = await fetch(reachable(part.url), { method: 'PUT', headers: part.headers, body: data });
+        expect(res.status, await res.clone().text()).toBeLessThan(300);
+        await res.body?.cancel();
+        sent.push({ partNumber: i + 1, etag: res.headers.get('etag') ?? undefined });
+      }
+      expect(await b.head(key)).toBeNull();
+      const info = await mp.complete(key, uploadId, sent, { contentType: 'application/octet-stream' });
+      const whole = Buffer.concat(parts);
+      expect(info).toMatchObject({ key, size: whole.length });
+      const back = await b.get(key);
+      expect(await streamSha256(back.body)).toEqual({
+        sha256: createHash('sha256').update(whole).digest('hex'),
+        size: whole.length,
+      });
+
+      if (target.abortsMultipart === false) return;
+      const abandoned = `${p}multi/abandoned.bin`;
+      const second = await mp.create(abandoned, { contentType: 'application/octet-stream' });
+      const part = await mp.presignPart(abandoned, second.uploadId, 1, { expiresIn: 60 });
+      const res = await fetch(reachable(part.url), { method: 'PUT', headers: part.headers, body: parts[2] });
+      expect(res.status).toBeLessThan(300);
+      await res.body?.cancel();
+      await mp.abort(abandoned, second.uploadId);
+      await expect(mp.abort(abandoned, second.uploadId)).resolves.toBeUndefined();
+      expect(await b.head(abandoned)).toBeNull();
     });
 
     it('a wrong secret is a typed InvalidCredentials; an unreachable server is Unavailable', async () => {

@@ -15,8 +15,8 @@ import { describeBackendContract, sendUpload } from './backend-contract';
  * uploads cannot be tested for rejection here; the service's finalize checks the size anyway).
  * Two more s3rver bugs the targets declare: it re-encodes query values with encodeURIComponent,
  * not RFC 3986, so presigned URLs whose response-content-disposition holds ' ( ) ! * fail its
- * signature check (AWS accepts them); and it answers `bytes=0-0` with the whole object (the
- * adapters cut any over-wide answer to the range asked).
+ * signature check (AWS accepts them); it answers `bytes=0-0` with the whole object (the
+ * adapters cut any over-wide answer to the range asked); and it has no AbortMultipartUpload.
  */
 let emulator: S3Emulator;
 let directory: string;
@@ -84,6 +84,7 @@ describeBackendContract('s3 (AWS SDK v3, POST policy uploads)', async () => {
     backend,
     checks: { uploadSignature: false, downloadSignature: true, expiry: true },
     verifiesRfc3986Query: false,
+    abortsMultipart: false,
     withWrongSecret: () => s3({ accessKeySecret: 'not-the-secret' }),
     unreachable: () => s3({ endPoint: closed, clientConfig: { maxAttempts: 1 } }),
     close: async () => backend.destroy(),
@@ -97,6 +98,7 @@ describeBackendContract('minio (minio client, presigned PUT uploads)', async () 
     backend: minio(),
     checks: { uploadSignature: true, downloadSignature: true, expiry: true },
     verifiesRfc3986Query: false,
+    abortsMultipart: false,
     withWrongSecret: () => minio({ accessKeySecret: 'not-the-secret' }),
     unreachable: () => minio({ endPoint: closed }),
   };

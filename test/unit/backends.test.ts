@@ -196,6 +196,28 @@ describe('registry', () => {
     expect(JSON.stringify(listed)).not.toContain('TOPSECRET');
   });
 
+  it('S3 presigned PUTs and parts carry no SDK checksum a browser could not match (AWS defaults)', async () => {
+    const s3 = new S3Backend({
+      name: 'storages.Aws',
+      bucketName: 'bkt',
+      region: 'eu-west-1',
+      accessKeyId: 'AKIAEXAMPLE',
+      accessKeySecret: 'x',
+      uploadMethod: 'PUT',
+    });
+    const put = new URL(
+      (await s3.presignUpload('a.txt', { contentType: 'text/plain', maxBytes: 9, expiresIn: 60 })).url,
+    );
+    const part = new URL((await s3.multipart.presignPart('a.txt', 'up-1', 2, { expiresIn: 60 })).url);
+    for (const url of [put, part]) {
+      expect(url.host).toBe('bkt.s3.eu-west-1.amazonaws.com');
+      expect([...url.searchParams.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
+    }
+    expect(part.searchParams.get('partNumber')).toBe('2');
+    expect(part.searchParams.get('uploadId')).toBe('up-1');
+    s3.destroy();
+  });
+
   it('presigns locally: OSS URLs are virtual-hosted, Azure SAS uploads name the blob type', async () => {
     const oss = new AliyunOssBackend({
       name: 'storages.Oss',
