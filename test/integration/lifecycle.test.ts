@@ -3,7 +3,6 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalDiskBackend } from '../../shared/backends/local-disk';
 import { getStorage } from '../../shared/backends/registry';
-import type { AppError } from '../../shared/errors';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getFileRecord, getSession } from '../../shared/metadata/records';
 import { completeUpload, signUpload } from '../../shared/service/direct-upload';
@@ -13,7 +12,7 @@ import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
 import { recalculateUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
-import { expectQuotaConsistent, md5, storedFiles, upload } from '../helpers/service-helpers';
+import { expectQuotaConsistent, failure, md5, storedFiles, upload } from '../helpers/service-helpers';
 
 let env: TestEnv;
 let root: string;
@@ -23,14 +22,6 @@ beforeAll(async () => {
 });
 afterAll(() => env.cleanup());
 
-const failure = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (e) {
-    return `${(e as AppError).status} ${(e as AppError).code}`;
-  }
-  return 'no error';
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const later = (seconds: number) => Date.now() + seconds * 1000;
 

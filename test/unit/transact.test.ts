@@ -25,7 +25,9 @@ beforeAll(() => {
 beforeEach(() => ddb.reset());
 afterAll(() => ddb.restore());
 
-const item = { ConditionCheck: { TableName: 't', Key: { pk: 'a', sk: 'b' }, ConditionExpression: 'attribute_exists(pk)' } };
+const item = {
+  ConditionCheck: { TableName: 't', Key: { pk: 'a', sk: 'b' }, ConditionExpression: 'attribute_exists(pk)' },
+};
 
 describe('transactWrite', () => {
   it('retries a transaction cancelled by a conflict with another transaction', async () => {
