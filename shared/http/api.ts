@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { getConfig } from '../config';
 import { AppError, fromStorageError, isAppError, StorageError } from '../errors';
 import { logger } from '../logger';

@@ -126,6 +126,26 @@ describe('direct upload (integration)', () => {
     await expectQuotaConsistent('direct-ok');
   });
 
+  it('two completes at once both answer with the file, and its bytes stay', async () => {
+    const t = principal('direct-race');
+    const signed = await signUpload({
+      principal: t,
+      path: 'race.txt',
+      size: 10,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
+    expect(await sendTo(signed.url, 'race bytes')).toBe('ok');
+    const [a, b] = await Promise.all([
+      completeUpload(t, signed.uploadId),
+      completeUpload(t, signed.uploadId),
+    ]);
+    expect(a.id).toBe(signed.uploadId);
+    expect(b.id).toBe(signed.uploadId);
+    expect(storedFiles(root)).toContain(a.key);
+    expect(await getUsage('direct-race')).toMatchObject({ usedBytes: 10, reservedBytes: 0, fileCount: 1 });
+  });
+
   it('a signed URL refuses a tampered signature, a bigger body, and an expired link', async () => {
     const t = principal('direct-url');
     const signed = await signUpload({
