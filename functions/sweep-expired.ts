@@ -1,3 +1,5 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { logger } from '../shared/logger';
 import { sweepExpired } from '../shared/service/sweep';
@@ -6,9 +8,11 @@ import { sweepExpired } from '../shared/service/sweep';
 const margin = (remaining: number) => Math.min(10_000, remaining / 5);
 
 /** EventBridge schedule: remove expired files and abandoned uploads, within the time budget. */
-export const handler = async (_event: ScheduledEvent, context: Context) => {
-  const remaining = context.getRemainingTimeInMillis();
-  const result = await sweepExpired({ deadline: Date.now() + remaining - margin(remaining) });
-  logger.info('sweep finished', { ...result });
-  return result;
-};
+export const handler = middy<ScheduledEvent, Awaited<ReturnType<typeof sweepExpired>>, Error, Context>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .handler(async (_event, context) => {
+    const remaining = context.getRemainingTimeInMillis();
+    const result = await sweepExpired({ deadline: Date.now() + remaining - margin(remaining) });
+    logger.info('sweep finished', { ...result });
+    return result;
+  });

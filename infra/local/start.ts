@@ -11,6 +11,7 @@ const runtime = await startLocalRuntime({
 });
 const token = await signDevToken(runtime.jwtSecret, { tenant: 'demo', user: 'dev' });
 console.log(`Storage service ready on http://localhost:${runtime.port}  (data in ${dataDirFromEnv()})`);
+console.log(`DynamoDB Local on ${runtime.dynamoEndpoint}`);
 console.log(`Dev token (tenant "demo", all scopes, 12 h):\n${token}`);
 console.log('More tokens: npm run --silent token -- --tenant T --user U [--scope "storage:download"]');
 

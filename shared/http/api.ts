@@ -160,7 +160,7 @@ export function httpHandler(
 ): middy.MiddyfiedHandler<ApiEvent, LambdaResult>;
 export function httpHandler(permission: Permission | null, fn: Handler<AuthedRequest> | Handler<ApiRequest>) {
   return middy<ApiEvent, LambdaResult>()
-    .use(injectLambdaContext(logger))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
     .use({
       onError: async (request) => {
         request.response = await toLambdaResult(errorResult(request.error), request.event);

@@ -102,7 +102,7 @@ export async function getFileRecord(
   const { Item } = await db().send(
     new GetCommand({ TableName: tableName(), Key: fileKey(tenant, storage, path), ConsistentRead: true }),
   );
-  return strip<FileRecord>(Item);
+  return toFileRecord(Item);
 }
 
 export async function getSession(tenant: string, uploadId: string): Promise<UploadSession | undefined> {
@@ -120,11 +120,19 @@ export async function getBlob(tenant: string, storage: string, md5: string): Pro
 }
 
 export function fileItem(record: FileRecord) {
+  // expiresAt is a key of the expiry index: it must be a number or absent, never NULL.
+  const { expiresAt, ...rest } = record;
   return {
     ...fileKey(record.tenant, record.storage, record.path),
-    ...record,
-    ...expiryAttributes(record.id, record.expiresAt),
+    ...rest,
+    ...expiryAttributes(record.id, expiresAt),
   };
+}
+
+/** A stored file item back as a record (absent expiresAt = never expires). */
+function toFileRecord(item: Record<string, unknown> | undefined): FileRecord | undefined {
+  const record = strip<FileRecord>(item);
+  return record && { ...record, expiresAt: record.expiresAt ?? null };
 }
 
 export function sessionItem(session: UploadSession) {
@@ -152,7 +160,7 @@ export async function queryFiles(
     }),
   );
   return {
-    records: Items.map((i) => strip<FileRecord>(i) as FileRecord),
+    records: Items.map((i) => toFileRecord(i) as FileRecord),
     last: LastEvaluatedKey ? (LastEvaluatedKey.sk as string) : undefined,
   };
 }
@@ -191,5 +199,7 @@ export async function queryExpired(
       ExclusiveStartKey: start,
     }),
   );
-  return { keys: (page.Items ?? []) as { pk: string; sk: string }[], next: page.LastEvaluatedKey };
+  // Index items carry the index keys too; the table key is pk + sk alone.
+  const keys = (page.Items ?? []).map((i) => ({ pk: i.pk as string, sk: i.sk as string }));
+  return { keys, next: page.LastEvaluatedKey };
 }

@@ -13,6 +13,7 @@ import {
   type UploadSession,
 } from '../metadata/records';
 import { isConditionFailed, type TransactItem, transactWrite } from '../metadata/transact';
+import { baseName } from '../path';
 import { renamedPath } from './keys';
 import { derefBlobItem, releaseBytes } from './remove';
 
@@ -44,7 +45,8 @@ export async function commitFile(
       throw new AppError('ALREADY_EXISTS', 'A file already exists at this path', { path: record.path });
     }
     if (live && session.onConflict === 'rename') {
-      record = { ...record, path: renamedPath(draft.path) };
+      const path = renamedPath(draft.path);
+      record = { ...record, path, fileName: baseName(path) };
       continue;
     }
     const items: TransactItem[] = [

@@ -25,7 +25,10 @@ export function derefBlobItem(tenant: string, storage: string, md5: string): Tra
  * check racing a re-upload can never release quota twice or remove a newer file. Returns whether
  * this call removed it.
  */
-export async function removeFile(record: FileRecord): Promise<boolean> {
+export async function removeFile(
+  record: FileRecord,
+  options: { deferObjectDelete?: (key: string) => void } = {},
+): Promise<boolean> {
   const items: TransactItem[] = [
     {
       Delete: {
@@ -44,7 +47,9 @@ export async function removeFile(record: FileRecord): Promise<boolean> {
     if (isConditionFailed(e)) return false;
     throw e;
   }
-  await releaseBytes(record);
+  // A caller that removes many files (the sweeper) collects plain objects and deletes them in batches.
+  if (options.deferObjectDelete && !record.blobMd5) options.deferObjectDelete(record.key);
+  else await releaseBytes(record);
   return true;
 }
 

@@ -33,23 +33,50 @@ export async function sweepExpired(options: { now?: number; deadline: number }):
     do {
       if (Date.now() >= options.deadline) return { ...result, complete: false };
       const page = await queryExpired(shard, now, PAGE, start);
+      // Objects of removed files are deleted in one batch per storage and page.
+      const objects = new Map<string, string[]>();
       for (let i = 0; i < page.keys.length; i += PARALLEL) {
-        await Promise.all(page.keys.slice(i, i + PARALLEL).map((key) => sweepOne(key, now, result)));
+        await Promise.all(page.keys.slice(i, i + PARALLEL).map((key) => sweepOne(key, now, result, objects)));
       }
+      await deleteObjects(objects);
       start = page.next;
     } while (start);
   }
   return result;
 }
 
-async function sweepOne(key: { pk: string; sk: string }, now: number, result: SweepResult): Promise<void> {
+async function deleteObjects(objects: Map<string, string[]>): Promise<void> {
+  for (const [storage, keys] of objects) {
+    try {
+      await getStorage(storage).deleteMany(keys);
+    } catch (e) {
+      // The records are gone already: what is left is orphaned bytes, never a dangling record.
+      logger.error('objects of swept files were left behind', {
+        storage,
+        count: keys.length,
+        error: e as Error,
+      });
+    }
+  }
+}
+
+async function sweepOne(
+  key: { pk: string; sk: string },
+  now: number,
+  result: SweepResult,
+  objects: Map<string, string[]>,
+): Promise<void> {
   try {
     const { Item } = await db().send(
       new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }),
     );
     if (!Item || typeof Item.expiresAt !== 'number' || Item.expiresAt > now) return; // changed since the index saw it
     if (key.pk.startsWith('F#')) {
-      if (await removeFile(Item as FileRecord)) result.files++;
+      const record = Item as FileRecord;
+      const defer = (objectKey: string) => {
+        objects.set(record.storage, [...(objects.get(record.storage) ?? []), objectKey]);
+      };
+      if (await removeFile(record, { deferObjectDelete: defer })) result.files++;
     } else if (key.pk.startsWith('U#')) {
       const session = Item as UploadSession;
       if (session.status === 'PENDING') {

@@ -65,6 +65,9 @@ export async function setupTestEnv(vars: Record<string, string> = {}): Promise<T
   };
 }
 
-export function principal(tenant: string, permissions: Permission[] = ['upload', 'download', 'delete', 'manage']): Principal {
+export function principal(
+  tenant: string,
+  permissions: Permission[] = ['upload', 'download', 'delete', 'manage'],
+): Principal {
   return { tenant, userId: `user-of-${tenant}`, permissions: new Set(permissions) };
 }

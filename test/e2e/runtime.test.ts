@@ -1,0 +1,90 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { decodeJwt } from 'jose';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startServer } from '../helpers/local-server';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'storage-runtime-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const portOpen = (endpoint: string) =>
+  new Promise<boolean>((resolve) => {
+    const { hostname, port } = new URL(endpoint);
+    const socket = connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+
+describe('the one-machine runtime (npm start)', () => {
+  it('keeps files across a restart, and Ctrl-C stops everything it started', async () => {
+    const dataDir = tempDir();
+    const first = await startServer(dataDir, { SWEEP_INTERVAL: '0' });
+    expect(first.output()).toMatch(/ready on http:\/\/localhost:\d+/);
+    const token = await first.token('keep', 'kim');
+    const put = await fetch(`${first.url}/v1/objects/kept.txt`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+      body: 'still here',
+    });
+    expect(put.status).toBe(201);
+    expect(await portOpen(first.dynamoEndpoint)).toBe(true);
+    expect(await first.stop()).toBe(0);
+    expect(await portOpen(first.dynamoEndpoint)).toBe(false);
+    expect(await portOpen(first.url)).toBe(false);
+
+    const second = await startServer(dataDir, { SWEEP_INTERVAL: '0' });
+    try {
+      // The token from the first run is still valid: the dev secrets live in DATA_DIR too.
+      const get = await fetch(`${second.url}/v1/objects/kept.txt`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(get.status).toBe(200);
+      expect(await get.text()).toBe('still here');
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('`npm run --silent token` prints a token and nothing else', async () => {
+    const dataDir = tempDir();
+    const { stdout, stderr } = await run(
+      'npm',
+      ['run', '--silent', 'token', '--', '--tenant', 'acme', '--user', 'ann', '--scope', 'storage:download'],
+      { env: { ...process.env, DATA_DIR: dataDir } },
+    );
+    expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    expect(decodeJwt(stdout.trim())).toMatchObject({ sub: 'ann', tenant: 'acme', scope: 'storage:download' });
+    expect(stderr.replace(/npm warn.*\n/g, '')).toBe('');
+  });
+
+  it('says clearly when Java is missing', async () => {
+    const bin = tempDir();
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'infra/local/start.ts'], {
+      env: { ...process.env, PATH: bin, DATA_DIR: tempDir(), PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).not.toBe(0);
+    expect(output).toContain('Java was not found');
+  });
+});

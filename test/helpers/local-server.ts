@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { loadDevSecrets } from '../../infra/local/dev-secrets';
+import { freePort } from '../../infra/local/dynamodb-local';
+import { signDevToken } from '../../infra/local/tokens';
+
+export interface StartedServer {
+  url: string;
+  port: number;
+  dynamoEndpoint: string;
+  output: () => string;
+  child: ChildProcess;
+  token(tenant: string, user?: string, scope?: string): Promise<string>;
+  /** Ctrl-C, and wait for the process to exit. Resolves with its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts the service exactly as `npm start` does (infra/local/start.ts), in its own process. */
+export async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<StartedServer> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/local/start.ts'], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const check = () => {
+      if (output.includes('DynamoDB Local on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
+  });
+  child.removeAllListeners('exit');
+  const dynamoEndpoint = /DynamoDB Local on (\S+)/.exec(output)?.[1] ?? '';
+  const secrets = loadDevSecrets(dataDir);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dynamoEndpoint,
+    output: () => output,
+    child,
+    token: (tenant, user = `${tenant}-user`, scope) =>
+      signDevToken(secrets.jwtSecret, { tenant, user, scope }),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGINT');
+      }),
+  };
+}
+
+/** A request with the path sent exactly as given (fetch would resolve "..", as browsers do). */
+export function rawRequest(
+  url: string,
+  method: string,
+  rawPath: string,
+  headers: Record<string, string> = {},
+  body?: Buffer | string,
+): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = request({ host: u.hostname, port: u.port, method, path: rawPath, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = text;
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
