@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import {
   type BundlingOptions,
+  LogLevel,
   NodejsFunction,
   OutputFormat,
   SourceMapMode,
@@ -25,6 +26,8 @@ export function cdkBundling(): BundlingOptions {
     mainFields: [...lambdaBundle.mainFields],
     externalModules: [...lambdaBundle.external],
     banner: lambdaBundle.banner,
+    // Only problems, not a size report per function (does not change the output).
+    logLevel: LogLevel.WARNING,
   };
 }
 
