@@ -22,7 +22,7 @@ const extraStorage = z.looseObject({
 export type ExtraStorage = z.infer<typeof extraStorage>;
 
 const list = z
-  .union([z.array(z.string()), z.string()])
+  .union([z.array(z.string()), z.string()], { error: 'must be a value or a comma-separated list of values' })
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean));
 
 const json = <T extends z.ZodType>(schema: T) =>
