@@ -86,7 +86,6 @@ export class Api extends Construct {
     for (const route of routes) {
       const fn = new StorageFunction(this, route.fn, {
         fn: route.fn,
-        environment: {},
         logRetention: props.logRetention,
         removalPolicy: props.removalPolicy,
       });

@@ -35,7 +35,6 @@ export class Processing extends Construct {
     });
     this.onObjectCreated = new StorageFunction(this, 'on-object-created', {
       fn: 'on-object-created',
-      environment: {},
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
       deadLetterQueue: this.deadLetters,

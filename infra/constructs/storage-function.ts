@@ -34,7 +34,8 @@ export function cdkBundling(): BundlingOptions {
 export interface StorageFunctionProps {
   /** File name in functions/ (the route table's `fn`). */
   fn: string;
-  environment: Record<string, string>;
+  /** More variables; the stack's shared ones are added by grantAccess. */
+  environment?: Record<string, string>;
   logRetention: logs.RetentionDays;
   removalPolicy: RemovalPolicy;
   /** Overrides the access table's timeout (the sweeper's follows its schedule). */

@@ -28,7 +28,6 @@ export class Sweeper extends Construct {
     const timeoutSeconds = Math.max(30, Math.floor(Math.min(props.rateMinutes, 5) * 60 * 0.8));
     this.sweeper = new StorageFunction(this, 'sweep-expired', {
       fn: 'sweep-expired',
-      environment: {},
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
       timeout: Duration.seconds(timeoutSeconds),

@@ -26,7 +26,6 @@ describe('CDK bundling (real esbuild, no Docker)', () => {
     const stack = new Stack(app, 'Bundled');
     new StorageFunction(stack, fn, {
       fn,
-      environment: {},
       logRetention: RetentionDays.ONE_DAY,
       removalPolicy: RemovalPolicy.DESTROY,
     });

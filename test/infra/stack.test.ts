@@ -363,6 +363,8 @@ describe('StorageStack template', () => {
           'secretsmanager:DescribeSecret',
           'secretsmanager:GetSecretValue',
         ]);
+        // Only the S3 processor sends to its dead-letter queue.
+        expect(actionsOf(grants, 'sqs:').length > 0, fn).toBe(fn === 'on-object-created');
         const services = new Set(grants.map((g) => g.action.split(':')[0]));
         for (const s of services)
           expect(['dynamodb', 's3', 'logs', 'secretsmanager', 'events', 'sqs'], fn).toContain(s);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../functions/on-object-created';
@@ -93,8 +94,9 @@ describe('on-object-created (S3 ObjectCreated -> finalize)', () => {
   it('refuses an object larger than declared: object deleted, reservation released, no retry', async () => {
     const { key } = await signed('s3-big', 'big.pdf', 4);
     await put(key, 'more than four bytes');
+    expect(storedFiles(join(env.root, 'default'))).toContain(key);
     expect(await handler(s3Event(key))).toEqual({ finalized: 0, ignored: 0, rejected: 1 });
-    expect(storedFiles(env.root)).not.toContain(key);
+    expect(storedFiles(join(env.root, 'default'))).not.toContain(key);
     expect(await getUsage('s3-big')).toMatchObject({ usedBytes: 0, reservedBytes: 0, fileCount: 0 });
     expect(await getFileRecord('s3-big', 'storages.Default', 'big.pdf')).toBeUndefined();
   });
