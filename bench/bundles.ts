@@ -103,18 +103,14 @@ async function buildBaseline(clients: Client[], outdir: string) {
   return join(outdir, 'index.mjs');
 }
 
-/** Import times of one bundle, each in a new Node process with the Lambda's NODE_OPTIONS. */
-function importTimes(file: string, runs: number): number[] {
+/** Time for a new Node process, with the Lambda's NODE_OPTIONS, to import one bundle. */
+function importOnce(file: string): number {
   const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(String(performance.now() - t));`;
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--enable-source-maps', AWS_REGION: 'us-east-1' },
-      encoding: 'utf8',
-    });
-    times.push(Number(out));
-  }
-  return times;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--enable-source-maps', AWS_REGION: 'us-east-1' },
+    encoding: 'utf8',
+  });
+  return Number(out);
 }
 
 const median = (values: number[]) => {
@@ -130,7 +126,7 @@ const clientLabel = (clients: string[]) => (clients.length ? clients.join(' + ')
 
 export async function runBundles(options: { id?: string; runs?: number } = {}): Promise<BundleBenchResult> {
   const started = performance.now();
-  const runs = options.runs ?? 7;
+  const runs = options.runs ?? 9;
   const work = mkdtempSync(join(tmpdir(), 'storage-bench-bundles-'));
   const failures: string[] = [];
   try {
@@ -158,16 +154,24 @@ export async function runBundles(options: { id?: string; runs?: number } = {}): 
         importMs: 0,
       });
     }
-    for (const m of [...baselines.values(), ...functions]) {
-      try {
-        m.importMs = median(importTimes(m.file, runs));
-      } catch (e) {
-        failures.push(
-          `${m.name}: the bundle does not import in a fresh process (${(e as Error).message.split('\n')[0]})`,
-        );
-        m.importMs = Number.NaN;
+    // Round after round over all bundles, so a busy moment of the machine spreads over all of them
+    // instead of skewing the ones measured at that time.
+    const measured = [...baselines.values(), ...functions];
+    const times = new Map<string, number[]>(measured.map((m) => [m.file, []]));
+    for (let round = 0; round < runs; round++) {
+      for (const m of measured) {
+        if (Number.isNaN(m.importMs)) continue;
+        try {
+          times.get(m.file)?.push(importOnce(m.file));
+        } catch (e) {
+          failures.push(
+            `${m.name}: the bundle does not import in a fresh process (${(e as Error).message.split('\n')[0]})`,
+          );
+          m.importMs = Number.NaN;
+        }
       }
     }
+    for (const m of measured) if (!Number.isNaN(m.importMs)) m.importMs = median(times.get(m.file) ?? []);
 
     const rows: string[][] = [];
     let sizeMet = 0;
