@@ -37,6 +37,8 @@ const envSchema = z.object({
   PENDING_GRACE_SECONDS: int(900),
   /** The DynamoDB TTL attribute is only a backstop, set this long after the real expiry. */
   TTL_GRACE_SECONDS: int(86_400),
+  /** Remove an expired file when a read meets it (off for functions that are read-only in IAM). */
+  CLEANUP_ON_READ: z.enum(['true', 'false']).default('true'),
 });
 
 export interface Config {
@@ -55,6 +57,7 @@ export interface Config {
   tenantClaim: string;
   pendingGraceSeconds: number;
   ttlGraceSeconds: number;
+  cleanupOnRead: boolean;
 }
 
 export class ConfigError extends Error {
@@ -117,6 +120,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     tenantClaim: e.TENANT_CLAIM,
     pendingGraceSeconds: e.PENDING_GRACE_SECONDS,
     ttlGraceSeconds: e.TTL_GRACE_SECONDS,
+    cleanupOnRead: e.CLEANUP_ON_READ === 'true',
   };
 }
 

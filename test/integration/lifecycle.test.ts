@@ -37,6 +37,24 @@ describe('expiry (integration)', () => {
     expect(await getUsage('exp-read')).toMatchObject({ usedBytes: 0, fileCount: 0 });
   });
 
+  it('a read-only function (CLEANUP_ON_READ=false) answers 404 and leaves the cleanup to the sweeper', async () => {
+    const t = principal('exp-readonly');
+    const record = await upload(t, 'ro.txt', 'read-only', { expires: 1 });
+    await sleep(1100);
+    env.reconfigure({ CLEANUP_ON_READ: 'false' });
+    try {
+      expect(await failure(findFile('exp-readonly', undefined, 'ro.txt'))).toBe('404 NOT_FOUND');
+      expect((await listFiles({ tenant: 'exp-readonly', limit: 10 })).items).toEqual([]);
+      expect(await getFileRecord('exp-readonly', 'storages.Default', 'ro.txt')).toBeDefined();
+    } finally {
+      env.reconfigure({ CLEANUP_ON_READ: undefined });
+    }
+    await sweepExpired({ now: later(1), deadline: later(30) });
+    expect(await getFileRecord('exp-readonly', 'storages.Default', 'ro.txt')).toBeUndefined();
+    expect(storedFiles(root)).not.toContain(record.key);
+    await expectQuotaConsistent('exp-readonly');
+  });
+
   it('the sweeper removes expired files through the expiry index and leaves the rest', async () => {
     const t = principal('exp-sweep');
     const gone = await upload(t, 'gone.txt', 'expires', { expires: 1 });
