@@ -22,6 +22,16 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          // Synthesizing the stack takes seconds; the one test that bundles every function, more.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 60_000,

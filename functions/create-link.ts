@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { httpHandler } from '../shared/http/api';
 import { createLink } from '../shared/service/read';
 

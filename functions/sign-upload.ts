@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { httpHandler } from '../shared/http/api';
 import { signUpload } from '../shared/service/direct-upload';
 import { parseExpires, parseMd5, parseOnConflict, parseVisibility } from '../shared/service/validate';

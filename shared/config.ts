@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Configuration comes from the environment, is validated once per cold start, and fails with a
@@ -122,6 +122,8 @@ const envSchema = z.object({
   PENDING_GRACE_SECONDS: int(900),
   /** The DynamoDB TTL attribute is only a backstop, set this long after the real expiry. */
   TTL_GRACE_SECONDS: int(86_400),
+  /** Remove an expired file when a read meets it (off for functions that are read-only in IAM). */
+  CLEANUP_ON_READ: z.enum(['true', 'false']).default('true'),
 });
 
 export interface Config {
@@ -140,6 +142,7 @@ export interface Config {
   tenantClaim: string;
   pendingGraceSeconds: number;
   ttlGraceSeconds: number;
+  cleanupOnRead: boolean;
 }
 
 export class ConfigError extends Error {
@@ -202,6 +205,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     tenantClaim: e.TENANT_CLAIM,
     pendingGraceSeconds: e.PENDING_GRACE_SECONDS,
     ttlGraceSeconds: e.TTL_GRACE_SECONDS,
+    cleanupOnRead: e.CLEANUP_ON_READ === 'true',
   };
 }
 

@@ -39,7 +39,7 @@ export const routes: readonly Route[] = [
 ];
 
 /** Functions without a route: triggered by a schedule or by storage events. */
-export const internalFunctions = ['sweep-expired'] as const;
+export const internalFunctions = ['sweep-expired', 'on-object-created'] as const;
 
 export const routeKey = (r: Pick<Route, 'method' | 'path'>) => `${r.method} ${r.path}`;
 

@@ -2,11 +2,12 @@ import { Readable } from 'node:stream';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { getConfig } from '../config';
 import { AppError, fromStorageError, isAppError, StorageError } from '../errors';
 import { logger } from '../logger';
 import type { Permission } from '../routes';
+import { loadSecrets } from '../secrets';
 import { type Principal, principalFromClaims, requirePermission } from '../service/principal';
 import { canStreamResponse, requestStreamOf } from './local-stream';
 
@@ -159,16 +160,20 @@ export function httpHandler(
   fn: Handler<ApiRequest>,
 ): middy.MiddyfiedHandler<ApiEvent, LambdaResult>;
 export function httpHandler(permission: Permission | null, fn: Handler<AuthedRequest> | Handler<ApiRequest>) {
-  return middy<ApiEvent, LambdaResult>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use({
-      onError: async (request) => {
-        request.response = await toLambdaResult(errorResult(request.error), request.event);
-      },
-    })
-    .handler(async (event) => {
-      const request = toRequest(event);
-      if (permission) request.principal = requirePermission(request.principal, permission);
-      return toLambdaResult(await (fn as Handler<ApiRequest>)(request), event);
-    });
+  return (
+    middy<ApiEvent, LambdaResult>()
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      // In AWS the signing secret is read from Secrets Manager before configuration is first read.
+      .use({ before: () => loadSecrets() })
+      .use({
+        onError: async (request) => {
+          request.response = await toLambdaResult(errorResult(request.error), request.event);
+        },
+      })
+      .handler(async (event) => {
+        const request = toRequest(event);
+        if (permission) request.principal = requirePermission(request.principal, permission);
+        return toLambdaResult(await (fn as Handler<ApiRequest>)(request), event);
+      })
+  );
 }

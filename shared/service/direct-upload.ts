@@ -92,7 +92,11 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
  * commits it, or deletes it and releases the reservation. Idempotent: a repeated call answers with
  * the file it completed.
  */
-export async function completeUpload(principal: Principal, uploadId: string): Promise<FileRecord> {
+export async function completeUpload(
+  principal: Principal,
+  uploadId: string,
+  retry = true,
+): Promise<FileRecord> {
   const session = await getSession(principal.tenant, uploadId);
   if (!session) throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
   if (session.status === 'COMPLETED') {
@@ -103,7 +107,14 @@ export async function completeUpload(principal: Principal, uploadId: string): Pr
       'The upload was completed, but its file has since been replaced or deleted',
     );
   }
-  return finalizeSession(session);
+  try {
+    return await finalizeSession(session);
+  } catch (e) {
+    // A concurrent finalize (e.g. the storage event) won the race: answer with its result.
+    if (retry && e instanceof AppError && e.code === 'UPLOAD_NOT_FOUND')
+      return completeUpload(principal, uploadId, false);
+    throw e;
+  }
 }
 
 export async function finalizeSession(session: UploadSession): Promise<FileRecord> {
@@ -153,7 +164,11 @@ export async function finalizeSession(session: UploadSession): Promise<FileRecor
   try {
     return await commitFile(session, record, 'none');
   } catch (e) {
-    if (e instanceof AppError && e.code !== 'CONCURRENT_UPDATE') throw await reject(e);
+    // UPLOAD_NOT_FOUND: another finalize (the S3 event racing an explicit complete) or the sweeper
+    // closed the session first; the object is theirs now, so it must not be deleted here.
+    const closedElsewhere =
+      e instanceof AppError && (e.code === 'CONCURRENT_UPDATE' || e.code === 'UPLOAD_NOT_FOUND');
+    if (e instanceof AppError && !closedElsewhere) throw await reject(e);
     throw e;
   }
 }

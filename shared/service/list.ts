@@ -1,4 +1,5 @@
 import { getStorage } from '../backends/registry';
+import { getConfig } from '../config';
 import { AppError } from '../errors';
 import { type FileRecord, queryFiles } from '../metadata/records';
 import { normalizePrefix } from '../path';
@@ -49,6 +50,6 @@ export async function listFiles(input: {
   });
   const now = Date.now();
   const expired = records.filter((r) => isExpired(r, now));
-  await Promise.all(expired.map((r) => removeFile(r)));
+  if (getConfig().cleanupOnRead) await Promise.all(expired.map((r) => removeFile(r)));
   return { items: records.filter((r) => !isExpired(r, now)), cursor: last ? encodeCursor(last) : null };
 }

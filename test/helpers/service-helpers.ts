@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import { getConfig } from '../../shared/config';
+import type { AppError } from '../../shared/errors';
 import { getUsage } from '../../shared/metadata/quota';
 import {
   type FileRecord,
@@ -68,4 +69,14 @@ export async function expectQuotaConsistent(tenant: string): Promise<void> {
     files,
     reserved,
   });
+}
+
+/** "status CODE" of the AppError a call fails with, or 'no error'. */
+export async function failure(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return `${(e as AppError).status} ${(e as AppError).code}`;
+  }
+  return 'no error';
 }

@@ -3,7 +3,6 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalDiskBackend } from '../../shared/backends/local-disk';
 import { getStorage } from '../../shared/backends/registry';
-import type { AppError } from '../../shared/errors';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getFileRecord, getSession } from '../../shared/metadata/records';
 import { completeUpload, signUpload } from '../../shared/service/direct-upload';
@@ -13,7 +12,7 @@ import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
 import { recalculateUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
-import { expectQuotaConsistent, md5, storedFiles, upload } from '../helpers/service-helpers';
+import { expectQuotaConsistent, failure, md5, storedFiles, upload } from '../helpers/service-helpers';
 
 let env: TestEnv;
 let root: string;
@@ -23,14 +22,6 @@ beforeAll(async () => {
 });
 afterAll(() => env.cleanup());
 
-const failure = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (e) {
-    return `${(e as AppError).status} ${(e as AppError).code}`;
-  }
-  return 'no error';
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const later = (seconds: number) => Date.now() + seconds * 1000;
 
@@ -44,6 +35,24 @@ describe('expiry (integration)', () => {
     expect(await getFileRecord('exp-read', 'storages.Default', 'short.txt')).toBeUndefined();
     expect(storedFiles(root)).not.toContain(record.key);
     expect(await getUsage('exp-read')).toMatchObject({ usedBytes: 0, fileCount: 0 });
+  });
+
+  it('a read-only function (CLEANUP_ON_READ=false) answers 404 and leaves the cleanup to the sweeper', async () => {
+    const t = principal('exp-readonly');
+    const record = await upload(t, 'ro.txt', 'read-only', { expires: 1 });
+    await sleep(1100);
+    env.reconfigure({ CLEANUP_ON_READ: 'false' });
+    try {
+      expect(await failure(findFile('exp-readonly', undefined, 'ro.txt'))).toBe('404 NOT_FOUND');
+      expect((await listFiles({ tenant: 'exp-readonly', limit: 10 })).items).toEqual([]);
+      expect(await getFileRecord('exp-readonly', 'storages.Default', 'ro.txt')).toBeDefined();
+    } finally {
+      env.reconfigure({ CLEANUP_ON_READ: undefined });
+    }
+    await sweepExpired({ now: later(1), deadline: later(30) });
+    expect(await getFileRecord('exp-readonly', 'storages.Default', 'ro.txt')).toBeUndefined();
+    expect(storedFiles(root)).not.toContain(record.key);
+    await expectQuotaConsistent('exp-readonly');
   });
 
   it('the sweeper removes expired files through the expiry index and leaves the rest', async () => {
@@ -133,6 +142,26 @@ describe('direct upload (integration)', () => {
     expect((await completeUpload(t, signed.uploadId)).id).toBe(record.id);
     expect(await getUsage('direct-ok')).toMatchObject({ reservedBytes: 0, usedBytes: 10, fileCount: 1 });
     await expectQuotaConsistent('direct-ok');
+  });
+
+  it('two completes at once both answer with the file, and its bytes stay', async () => {
+    const t = principal('direct-race');
+    const signed = await signUpload({
+      principal: t,
+      path: 'race.txt',
+      size: 10,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
+    expect(await sendTo(signed.url, 'race bytes')).toBe('ok');
+    const [a, b] = await Promise.all([
+      completeUpload(t, signed.uploadId),
+      completeUpload(t, signed.uploadId),
+    ]);
+    expect(a.id).toBe(signed.uploadId);
+    expect(b.id).toBe(signed.uploadId);
+    expect(storedFiles(root)).toContain(a.key);
+    expect(await getUsage('direct-race')).toMatchObject({ usedBytes: 10, reservedBytes: 0, fileCount: 1 });
   });
 
   it('a signed URL refuses a tampered signature, a bigger body, and an expired link', async () => {

@@ -2,14 +2,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getStorage } from '../../shared/backends/registry';
-import type { AppError } from '../../shared/errors';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getBlob, getFileRecord } from '../../shared/metadata/records';
 import { findFile } from '../../shared/service/read';
 import { deleteFile } from '../../shared/service/remove';
 import { uploadFile } from '../../shared/service/upload';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
-import { expectQuotaConsistent, md5, storedFiles, upload } from '../helpers/service-helpers';
+import { expectQuotaConsistent, failure, md5, storedFiles, upload } from '../helpers/service-helpers';
 
 let env: TestEnv;
 let root: string;
@@ -18,15 +17,6 @@ beforeAll(async () => {
   root = join(env.root, 'default');
 });
 afterAll(() => env.cleanup());
-
-const failure = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (e) {
-    return `${(e as AppError).status} ${(e as AppError).code}`;
-  }
-  return 'no error';
-};
 
 describe('upload (integration: DynamoDB Local + local disk)', () => {
   it('stores the bytes, the record with md5 and sha256, and counts the quota', async () => {

@@ -1,0 +1,101 @@
+/**
+ * What each function may touch, and how big it runs. This table is the whole least-privilege
+ * policy of the stack: the constructs turn it into IAM statements, and test/infra checks the
+ * generated policies against it. A function absent from a column gets nothing of that kind.
+ *
+ * Read functions (download, preview, meta, list, links, usage) are read-only in IAM: they cannot
+ * write or delete even if their code tried (preview is reachable without a token). Expired files
+ * they meet answer 404 and are left to the sweeper (CLEANUP_ON_READ=false), which runs every few minutes.
+ */
+export type TableAccess = 'read' | 'write';
+
+export interface FunctionAccess {
+  /** read = GetItem/Query; write = read + PutItem/UpdateItem/DeleteItem/ConditionCheckItem (transactions). */
+  table?: TableAccess;
+  /** Query on the sparse expiry index (only the sweeper scans for expired items). */
+  expiryIndex?: boolean;
+  /** Object actions on the storage instances (own bucket, extra S3 buckets, their KMS keys). */
+  objects?: { read?: boolean; write?: boolean; delete?: boolean };
+  /** Puts FileUploaded / FileDeleted / FileExpired events on the bus. */
+  emits?: boolean;
+  memoryMb?: number;
+  timeoutSeconds?: number;
+}
+
+/** API Gateway waits at most 30 s for an integration. */
+const API_MAX_SECONDS = 29;
+
+export const functionAccess: Record<string, FunctionAccess> = {
+  'upload-object': {
+    table: 'write',
+    objects: { write: true, delete: true },
+    emits: true,
+    memoryMb: 1024,
+    timeoutSeconds: API_MAX_SECONDS,
+  },
+  'upload-form': {
+    table: 'write',
+    objects: { write: true, delete: true },
+    emits: true,
+    memoryMb: 1024,
+    timeoutSeconds: API_MAX_SECONDS,
+  },
+  'download-object': { table: 'read', objects: { read: true } },
+  'delete-object': { table: 'write', objects: { delete: true }, emits: true },
+  'list-objects': { table: 'read' },
+  'get-file-record': { table: 'read' },
+  'preview-object': { table: 'read', objects: { read: true } },
+  'create-link': { table: 'read' },
+  /** Presigning an upload needs the signer to hold s3:PutObject; it writes nothing itself. */
+  'sign-upload': { table: 'write', objects: { write: true } },
+  /** Finalize reads the object (size, md5) and deletes it when it is refused. */
+  'complete-upload': {
+    table: 'write',
+    objects: { read: true, delete: true },
+    emits: true,
+    memoryMb: 1024,
+    timeoutSeconds: API_MAX_SECONDS,
+  },
+  'get-usage': { table: 'read' },
+  'set-quota': { table: 'write' },
+  'recalculate-usage': { table: 'write', timeoutSeconds: API_MAX_SECONDS },
+  /** Lists configured instances and their capabilities: no data access at all. */
+  'list-storages': {},
+  'on-object-created': {
+    table: 'write',
+    objects: { read: true, delete: true },
+    emits: true,
+    memoryMb: 1024,
+    timeoutSeconds: 300,
+  },
+  'sweep-expired': { table: 'write', expiryIndex: true, objects: { delete: true }, emits: true },
+};
+
+export const DEFAULT_MEMORY_MB = 512;
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
+export const READ_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
+export const WRITE_TABLE_ACTIONS = [
+  ...READ_TABLE_ACTIONS,
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:ConditionCheckItem',
+];
+
+/**
+ * s3:ListBucket goes with reads: without it S3 answers 403 instead of 404 for a missing key, and the
+ * backend could not tell "not found" from "access denied".
+ */
+export const OBJECT_ACTIONS = {
+  read: ['s3:GetObject'],
+  write: ['s3:PutObject', 's3:AbortMultipartUpload'],
+  delete: ['s3:DeleteObject'],
+} as const;
+export const BUCKET_READ_ACTIONS = ['s3:ListBucket'];
+
+export function accessOf(fn: string): FunctionAccess {
+  const access = functionAccess[fn];
+  if (!access) throw new Error(`infra/access.ts has no entry for function ${fn}`);
+  return access;
+}

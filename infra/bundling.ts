@@ -1,0 +1,66 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BuildOptions } from 'esbuild';
+import { internalFunctions, routes } from '../shared/routes';
+
+/**
+ * How every Lambda bundle is built: ONE definition, read by the CDK stack (NodejsFunction bundling),
+ * the bundle smoke test and the bundle benchmark, so what is tested and measured is what deploys.
+ */
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Every function that becomes a Lambda: one per route, then the internal triggers. */
+export const lambdaFunctions: readonly string[] = [
+  ...new Set([...routes.map((r) => r.fn), ...internalFunctions]),
+];
+
+export const functionEntry = (fn: string) => join(projectRoot, 'functions', `${fn}.ts`);
+
+/** The Lambda runtime the bundles target; the stack uses the matching Runtime.NODEJS_22_X. */
+export const NODE_TARGET = 'node22';
+
+/**
+ * ESM bundles may contain CommonJS packages (busboy, mnemonist) that call `require` for Node
+ * built-ins; ESM has no `require`, so one is created from the bundle's own URL. The import is
+ * aliased so it cannot clash with a `createRequire` import of the bundled code.
+ */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __storageCreateRequire } from 'node:module'; const require = __storageCreateRequire(import.meta.url);";
+
+export const lambdaBundle = {
+  format: 'esm',
+  target: NODE_TARGET,
+  platform: 'node',
+  minify: true,
+  /** External .map file next to the bundle; Lambda reads it when NODE_OPTIONS has --enable-source-maps. */
+  sourcemap: true,
+  /** Stack traces need only the mappings; leaving the sources out keeps the asset small. */
+  sourcesContent: false,
+  /** Prefer packages' ESM builds (the AWS SDK's dist-es): they tree-shake, CommonJS builds do not. */
+  mainFields: ['module', 'main'],
+  /** Nothing is external: the AWS SDK v3 is bundled, pinned by our lock file, not the runtime's copy. */
+  external: [] as string[],
+  banner: ESM_REQUIRE_BANNER,
+  /** The file name Lambda loads; `.mjs` makes Node treat it as ESM without a package.json. */
+  outFile: 'index.mjs',
+} as const;
+
+/** The same settings as esbuild build options (smoke test, benchmark). */
+export function esbuildOptions(entry: string, outdir: string): BuildOptions {
+  return {
+    entryPoints: [entry],
+    outfile: join(outdir, lambdaBundle.outFile),
+    bundle: true,
+    format: lambdaBundle.format,
+    target: lambdaBundle.target,
+    platform: lambdaBundle.platform,
+    minify: lambdaBundle.minify,
+    sourcemap: lambdaBundle.sourcemap,
+    sourcesContent: lambdaBundle.sourcesContent,
+    mainFields: [...lambdaBundle.mainFields],
+    external: [...lambdaBundle.external],
+    banner: { js: lambdaBundle.banner },
+    absWorkingDir: projectRoot,
+    logLevel: 'warning',
+  };
+}

@@ -1,0 +1,59 @@
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { grantAccess, type ServiceResources } from './grants';
+import { StorageFunction } from './storage-function';
+
+export interface ProcessingProps {
+  resources: ServiceResources;
+  bucket: s3.IBucket;
+  logRetention: logs.RetentionDays;
+  removalPolicy: RemovalPolicy;
+}
+
+/**
+ * What happens after bytes land in the bucket: S3 ObjectCreated -> on-object-created, which
+ * finalizes direct uploads. S3 invokes it asynchronously; events that still fail after Lambda's
+ * retries are kept in a dead-letter queue for two weeks instead of being dropped (a PENDING upload
+ * can still be completed by its client, and the sweeper reaps it otherwise).
+ */
+export class Processing extends Construct {
+  readonly onObjectCreated: StorageFunction;
+  readonly deadLetters: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: ProcessingProps) {
+    super(scope, id);
+    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      removalPolicy: props.removalPolicy,
+    });
+    this.onObjectCreated = new StorageFunction(this, 'on-object-created', {
+      fn: 'on-object-created',
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      deadLetterQueue: this.deadLetters,
+    });
+    grantAccess(this.onObjectCreated, props.resources);
+    const fn = this.onObjectCreated.function;
+    fn.configureAsyncInvoke({ retryAttempts: 2, maxEventAge: Duration.hours(6) });
+    props.bucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(fn));
+  }
+}
+
+/** The bus that file events go to; only the functions that emit may put events on it. */
+export class FileEvents extends Construct {
+  readonly bus: events.EventBus;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.bus = new events.EventBus(this, 'Bus', {
+      description: 'File events of the storage service: FileUploaded, FileDeleted, FileExpired',
+    });
+  }
+}

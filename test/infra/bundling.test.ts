@@ -1,0 +1,50 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { build } from 'esbuild';
+import { afterAll, describe, expect, it } from 'vitest';
+import { esbuildOptions } from '../../infra/bundling';
+import { StorageFunction } from '../../infra/constructs/storage-function';
+
+const work = mkdtempSync(join(tmpdir(), 'storage-cdk-bundles-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/**
+ * The one test that lets CDK run esbuild for real (the template tests skip bundling). It bundles a
+ * single function through the construct every function of the stack uses: each CDK bundling run
+ * costs an `npx esbuild` start, and the smoke test already builds and runs all of them with the
+ * same settings. `npx cdk synth` bundles the whole stack (docs/deploy.md).
+ */
+describe('CDK bundling (real esbuild, no Docker)', () => {
+  it('bundles a function as minified ESM with a source map, byte for byte as infra/bundling.ts builds it', async () => {
+    const fn = 'preview-object';
+    const outdir = join(work, 'cdk.out');
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'Bundled');
+    new StorageFunction(stack, fn, {
+      fn,
+      logRetention: RetentionDays.ONE_DAY,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const functions = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(1);
+    const code = functions[0]?.Properties.Code;
+    const asset = join(outdir, `asset.${String(code.S3Key).replace(/\.zip$/, '')}`);
+    expect(existsSync(join(asset, 'index.mjs.map'))).toBe(true);
+    const cdkBundle = readFileSync(join(asset, 'index.mjs'), 'utf8');
+    expect(
+      cdkBundle.startsWith("import { createRequire as __storageCreateRequire } from 'node:module';"),
+    ).toBe(true);
+    expect(cdkBundle).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
+    // Minified: very long lines (newlines are left only inside template literals).
+    expect(cdkBundle.length / cdkBundle.split('\n').length).toBeGreaterThan(1000);
+
+    // The bundle CDK deploys is the one the smoke test runs and the benchmark measures.
+    const own = join(work, 'own');
+    await build(esbuildOptions(join('functions', `${fn}.ts`), own));
+    expect(cdkBundle).toBe(readFileSync(join(own, 'index.mjs'), 'utf8'));
+  });
+});

@@ -1,0 +1,488 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { functionAccess, OBJECT_ACTIONS, READ_TABLE_ACTIONS, WRITE_TABLE_ACTIONS } from '../../infra/access';
+import { lambdaFunctions } from '../../infra/bundling';
+import { parseStackConfig } from '../../infra/config';
+import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/metadata/schema';
+import { internalFunctions, routeKey, routes } from '../../shared/routes';
+import { AUDIENCE, ISSUER, synth } from './synth';
+
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation resources are checked field by field
+type Resource = { Type: string; Properties: any; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+
+const resourcesOf = (template: Template, type: string) =>
+  template.findResources(type) as Record<string, Resource>;
+
+/** Our functions, by their `fn` (the description is `storage: <fn>`). */
+function functionsByName(template: Template): Map<string, { id: string; resource: Resource }> {
+  const byName = new Map<string, { id: string; resource: Resource }>();
+  for (const [id, resource] of Object.entries(resourcesOf(template, 'AWS::Lambda::Function'))) {
+    const match = /^storage: (.+)$/.exec(resource.Properties.Description ?? '');
+    if (match?.[1]) byName.set(match[1], { id, resource });
+  }
+  return byName;
+}
+
+interface Grant {
+  action: string;
+  resource: unknown;
+}
+
+/** Every statement of the policies attached to a function's role, flattened to action + resource. */
+function grantsOf(template: Template, fn: string): Grant[] {
+  const fnResource = functionsByName(template).get(fn);
+  const roleId = fnResource?.resource.Properties.Role['Fn::GetAtt'][0];
+  const grants: Grant[] = [];
+  for (const policy of Object.values(resourcesOf(template, 'AWS::IAM::Policy'))) {
+    if (!policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId)) continue;
+    for (const statement of policy.Properties.PolicyDocument.Statement) {
+      expect(statement.Effect).toBe('Allow');
+      const actions = [statement.Action].flat() as string[];
+      const resources = [statement.Resource].flat();
+      for (const action of actions) for (const resource of resources) grants.push({ action, resource });
+    }
+  }
+  return grants;
+}
+
+const actionsOf = (grants: Grant[], prefix: string) =>
+  [...new Set(grants.filter((g) => g.action.startsWith(prefix)).map((g) => g.action))].sort();
+
+const refOf = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+describe('StorageStack template', () => {
+  let template: Template;
+  let ids: { table: string; bucket: string; bus: string; secret: string };
+
+  beforeAll(() => {
+    template = synth({ context: { allowedOrigins: 'https://app.example.com' } }).template();
+    const only = (type: string, filter?: (r: Resource) => boolean) => {
+      const found = Object.entries(resourcesOf(template, type)).filter(([, r]) => !filter || filter(r));
+      expect(found, type).toHaveLength(1);
+      return (found[0] as [string, Resource])[0];
+    };
+    ids = {
+      table: only('AWS::DynamoDB::Table'),
+      // The files bucket is the one that sends its access logs elsewhere.
+      bucket: only('AWS::S3::Bucket', (r) => r.Properties.LoggingConfiguration !== undefined),
+      bus: only('AWS::Events::EventBus'),
+      secret: only('AWS::SecretsManager::Secret'),
+    };
+  });
+
+  describe('API', () => {
+    it('has exactly the route keys of the route table', () => {
+      const keys = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).map(
+        (r) => r.Properties.RouteKey,
+      );
+      expect(keys.sort()).toEqual(routes.map(routeKey).sort());
+    });
+
+    it("sends each route to its own function (the route table's fn)", () => {
+      const integrations = resourcesOf(template, 'AWS::ApiGatewayV2::Integration');
+      const functions = functionsByName(template);
+      for (const route of Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route'))) {
+        const tableRoute = routes.find((r) => routeKey(r) === route.Properties.RouteKey);
+        const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref;
+        const integration = integrations[integrationId];
+        expect(integration?.Properties).toMatchObject({
+          IntegrationType: 'AWS_PROXY',
+          PayloadFormatVersion: '2.0',
+        });
+        expect(integration?.Properties.IntegrationUri).toEqual(
+          arnOf(functions.get(tableRoute?.fn ?? '')?.id ?? 'missing'),
+        );
+      }
+    });
+
+    it('has one JWT authorizer with the issuer and audience from context', () => {
+      template.resourcePropertiesCountIs('AWS::ApiGatewayV2::Authorizer', {}, 1);
+      template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+        AuthorizerType: 'JWT',
+        IdentitySource: ['$request.header.Authorization'],
+        JwtConfiguration: { Issuer: ISSUER, Audience: [AUDIENCE] },
+      });
+    });
+
+    it('puts the authorizer on exactly the routes that name a permission', () => {
+      const authorizerId = Object.keys(resourcesOf(template, 'AWS::ApiGatewayV2::Authorizer'))[0] as string;
+      for (const route of Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route'))) {
+        const tableRoute = routes.find((r) => routeKey(r) === route.Properties.RouteKey);
+        const where = route.Properties.RouteKey;
+        if (tableRoute?.permission) {
+          expect(route.Properties.AuthorizationType, where).toBe('JWT');
+          expect(route.Properties.AuthorizerId, where).toEqual(refOf(authorizerId));
+        } else {
+          expect(route.Properties.AuthorizationType ?? 'NONE', where).toBe('NONE');
+          expect(route.Properties.AuthorizerId, where).toBeUndefined();
+        }
+      }
+      // The table itself has public routes, so the check above covers both cases.
+      expect(routes.some((r) => r.permission === null)).toBe(true);
+    });
+
+    it('has a $default stage with throttling defaults and JSON access logs', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+        AccessLogSettings: {
+          DestinationArn: Match.anyValue(),
+          Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
+        },
+      });
+    });
+
+    it('answers CORS preflights for the configured origins', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+        CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://app.example.com'] }),
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it('are one per route plus the S3 processor and the sweeper', () => {
+      const names = [...functionsByName(template).keys()].sort();
+      expect(names).toEqual([...lambdaFunctions].sort());
+      expect(names).toHaveLength(routes.length + internalFunctions.length);
+      expect(internalFunctions).toEqual(expect.arrayContaining(['on-object-created', 'sweep-expired']));
+      // The only other function is CDK's bucket-notification custom resource.
+      const others = Object.values(resourcesOf(template, 'AWS::Lambda::Function')).filter(
+        (r) => !/^storage: /.test(r.Properties.Description ?? ''),
+      );
+      expect(others.map((r) => r.Properties.Description)).toEqual([
+        expect.stringContaining('Custom::S3BucketNotifications'),
+      ]);
+    });
+
+    it('run Node.js 22 on arm64 with source maps, their own log group and the configuration', () => {
+      const logGroups = resourcesOf(template, 'AWS::Logs::LogGroup');
+      for (const [fn, { resource }] of functionsByName(template)) {
+        const p = resource.Properties;
+        expect(p.Runtime, fn).toBe('nodejs22.x');
+        expect(p.Architectures, fn).toEqual(['arm64']);
+        expect(p.Handler, fn).toBe('index.handler');
+        const env = p.Environment.Variables;
+        expect(env, fn).toMatchObject({
+          NODE_OPTIONS: '--enable-source-maps',
+          POWERTOOLS_SERVICE_NAME: 'storage',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          DEFAULT_STORAGE: 'storages.Default',
+          TENANT_CLAIM: 'tenant',
+          TABLE_NAME: refOf(ids.table),
+          SIGNING_SECRET_ARN: refOf(ids.secret),
+        });
+        // The secret's value is never in the template, only its ARN.
+        expect(env.SIGNING_SECRET, fn).toBeUndefined();
+        expect(JSON.stringify(env.STORAGES), fn).toContain('{\\"storages.Default\\":{\\"type\\":\\"s3\\"');
+        expect(logGroups[p.LoggingConfig.LogGroup.Ref]?.Properties.RetentionInDays, fn).toBe(30);
+        const access = functionAccess[fn];
+        expect(p.MemorySize, fn).toBe(access?.memoryMb ?? 512);
+      }
+    });
+
+    it('keep API functions under the 30 s integration timeout', () => {
+      for (const route of routes) {
+        const timeout = functionsByName(template).get(route.fn)?.resource.Properties.Timeout;
+        expect(timeout, route.fn).toBeLessThanOrEqual(29);
+      }
+    });
+  });
+
+  describe('data', () => {
+    it('is the table of shared/metadata/schema.ts: keys, attributes and the sparse expiry index', () => {
+      const definition = tableDefinition('x');
+      const table = resourcesOf(template, 'AWS::DynamoDB::Table')[ids.table] as Resource;
+      expect(table.Properties.KeySchema).toEqual(definition.KeySchema);
+      const sortByName = <T extends { AttributeName?: string }>(a: T[]) =>
+        [...a].sort((x, y) => String(x.AttributeName).localeCompare(String(y.AttributeName)));
+      expect(sortByName(table.Properties.AttributeDefinitions)).toEqual(
+        sortByName(definition.AttributeDefinitions ?? []),
+      );
+      expect(table.Properties.GlobalSecondaryIndexes).toEqual(definition.GlobalSecondaryIndexes);
+      expect(table.Properties.GlobalSecondaryIndexes[0]).toMatchObject({
+        IndexName: EXPIRY_INDEX,
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      });
+    });
+
+    it('is on-demand, with TTL on the backstop attribute and point-in-time recovery, retained', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        Properties: {
+          BillingMode: 'PAY_PER_REQUEST',
+          TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        },
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+    });
+  });
+
+  describe('bucket', () => {
+    it('is private, encrypted, logged, and aborts incomplete multipart uploads after a day', () => {
+      template.hasResource('AWS::S3::Bucket', {
+        Properties: {
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [
+              { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+            ],
+          },
+          LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'files/' }),
+          LifecycleConfiguration: {
+            Rules: Match.arrayWith([
+              Match.objectLike({
+                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+                Status: 'Enabled',
+              }),
+            ]),
+          },
+          CorsConfiguration: {
+            CorsRules: [
+              Match.objectLike({
+                AllowedOrigins: ['https://app.example.com'],
+                AllowedMethods: Match.arrayWith(['PUT', 'POST']),
+                ExposedHeaders: ['ETag'],
+              }),
+            ],
+          },
+        },
+        DeletionPolicy: 'Retain',
+      });
+    });
+
+    it('refuses requests without TLS', () => {
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: refOf(ids.bucket),
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('notifies the processor of every created object', () => {
+      const processor = functionsByName(template).get('on-object-created')?.id as string;
+      template.hasResourceProperties('Custom::S3BucketNotifications', {
+        BucketName: refOf(ids.bucket),
+        NotificationConfiguration: {
+          LambdaFunctionConfigurations: [
+            { Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: arnOf(processor) },
+          ],
+        },
+      });
+    });
+
+    it("keeps the processor's failed events in an encrypted dead-letter queue", () => {
+      const processor = functionsByName(template).get('on-object-created')?.resource as Resource;
+      const queueId = processor.Properties.DeadLetterConfig.TargetArn['Fn::GetAtt'][0];
+      template.hasResource('AWS::SQS::Queue', { Properties: { SqsManagedSseEnabled: true } });
+      expect(resourcesOf(template, 'AWS::SQS::Queue')[queueId]).toBeDefined();
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 2 });
+    });
+  });
+
+  describe('sweeper and events', () => {
+    it('runs the sweeper every 5 minutes, one instance at a time, within the rate', () => {
+      const sweeper = functionsByName(template).get('sweep-expired') as { id: string; resource: Resource };
+      expect(sweeper.resource.Properties.ReservedConcurrentExecutions).toBe(1);
+      expect(sweeper.resource.Properties.Timeout).toBeLessThan(5 * 60);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(5 minutes)',
+        State: 'ENABLED',
+        Targets: [Match.objectLike({ Arn: arnOf(sweeper.id), RetryPolicy: { MaximumRetryAttempts: 0 } })],
+      });
+    });
+
+    it('has a file-event bus that only the emitting functions may put events on', () => {
+      const emitters = Object.entries(functionAccess)
+        .filter(([, a]) => a.emits)
+        .map(([fn]) => fn)
+        .sort();
+      expect(emitters).toEqual(
+        expect.arrayContaining(['upload-object', 'delete-object', 'on-object-created', 'sweep-expired']),
+      );
+      const putters: string[] = [];
+      for (const [fn, { resource }] of functionsByName(template)) {
+        const puts = grantsOf(template, fn).filter((g) => g.action === 'events:PutEvents');
+        if (puts.length) {
+          putters.push(fn);
+          expect(puts.map((g) => g.resource)).toEqual([arnOf(ids.bus)]);
+          expect(resource.Properties.Environment.Variables.EVENT_BUS_NAME).toEqual(refOf(ids.bus));
+        } else {
+          expect(resource.Properties.Environment.Variables.EVENT_BUS_NAME).toBeUndefined();
+        }
+      }
+      expect(putters.sort()).toEqual(emitters);
+    });
+
+    it('outputs the API URL, bucket, table and bus', () => {
+      const outputs = template.findOutputs('*');
+      expect(Object.keys(outputs)).toEqual(
+        expect.arrayContaining(['ApiUrl', 'BucketName', 'TableName', 'EventBusName']),
+      );
+      expect(outputs.BucketName?.Value).toEqual(refOf(ids.bucket));
+      expect(outputs.TableName?.Value).toEqual(refOf(ids.table));
+    });
+  });
+
+  describe('least privilege', () => {
+    it('gives every function exactly its row of infra/access.ts, and nothing else', () => {
+      for (const fn of lambdaFunctions) {
+        const access = functionAccess[fn] ?? {};
+        const grants = grantsOf(template, fn);
+        const table =
+          access.table === 'write' ? WRITE_TABLE_ACTIONS : access.table === 'read' ? READ_TABLE_ACTIONS : [];
+        expect(actionsOf(grants, 'dynamodb:'), fn).toEqual([...table].sort());
+        for (const g of grants.filter((x) => x.action.startsWith('dynamodb:'))) {
+          const onIndex = JSON.stringify(g.resource).includes(`/index/${EXPIRY_INDEX}`);
+          expect(g.resource, fn).toEqual(onIndex ? expect.anything() : arnOf(ids.table));
+          if (onIndex) expect(access.expiryIndex && g.action === 'dynamodb:Query', fn).toBe(true);
+        }
+        const o = access.objects ?? {};
+        const objectActions = [
+          ...(o.read ? [...OBJECT_ACTIONS.read, 's3:ListBucket'] : []),
+          ...(o.write ? OBJECT_ACTIONS.write : []),
+          ...(o.delete ? OBJECT_ACTIONS.delete : []),
+        ];
+        expect(actionsOf(grants, 's3:'), fn).toEqual(objectActions.sort());
+        expect(actionsOf(grants, 'logs:'), fn).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+        expect(actionsOf(grants, 'secretsmanager:'), fn).toEqual([
+          'secretsmanager:DescribeSecret',
+          'secretsmanager:GetSecretValue',
+        ]);
+        // Only the S3 processor sends to its dead-letter queue.
+        expect(actionsOf(grants, 'sqs:').length > 0, fn).toBe(fn === 'on-object-created');
+        const services = new Set(grants.map((g) => g.action.split(':')[0]));
+        for (const s of services)
+          expect(['dynamodb', 's3', 'logs', 'secretsmanager', 'events', 'sqs'], fn).toContain(s);
+        for (const g of grants) expect(g.action, fn).not.toMatch(/\*/);
+      }
+    });
+
+    it('leaves the read functions without any write or delete action (preview cannot delete or write)', () => {
+      const readOnly = [
+        'preview-object',
+        'download-object',
+        'get-file-record',
+        'list-objects',
+        'create-link',
+        'get-usage',
+        'list-storages',
+      ];
+      for (const fn of readOnly) {
+        const dataActions = grantsOf(template, fn)
+          .map((g) => g.action)
+          .filter((a) => a.startsWith('dynamodb:') || a.startsWith('s3:') || a.startsWith('events:'));
+        for (const action of dataActions) {
+          expect(action, fn).toMatch(/^(dynamodb:(GetItem|Query)|s3:(GetObject|ListBucket))$/);
+        }
+      }
+      expect(grantsOf(template, 'list-storages').some((g) => /^(dynamodb|s3):/.test(g.action))).toBe(false);
+    });
+
+    it('grants object actions on the bucket only, and the sweeper alone may query the expiry index', () => {
+      for (const fn of lambdaFunctions) {
+        for (const g of grantsOf(template, fn).filter((x) => x.action.startsWith('s3:'))) {
+          expect(JSON.stringify(g.resource), fn).toContain(ids.bucket);
+        }
+        const onIndex = grantsOf(template, fn).filter((g) => JSON.stringify(g.resource).includes('/index/'));
+        expect(onIndex.length > 0, fn).toBe(fn === 'sweep-expired');
+      }
+    });
+
+    it('uses roles of its own, without AWS managed policies', () => {
+      const ours = new Set(
+        [...functionsByName(template).values()].map((f) => f.resource.Properties.Role['Fn::GetAtt'][0]),
+      );
+      for (const [id, role] of Object.entries(resourcesOf(template, 'AWS::IAM::Role'))) {
+        if (ours.has(id)) expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
+      }
+      expect(ours.size).toBe(lambdaFunctions.length);
+    });
+  });
+});
+
+describe('StorageStack options', () => {
+  it('follows the sweep rate, removal policy and KMS choice from context', () => {
+    const template = synth({
+      context: {
+        sweepRateMinutes: '15',
+        removalPolicy: 'destroy',
+        bucketKmsKey: 'create',
+        logRetentionDays: 90,
+      },
+    }).template();
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({
+            ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }),
+            BucketKeyEnabled: true,
+          }),
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    // Without allowed origins there is no CORS at all.
+    expect(JSON.stringify(template.toJSON())).not.toContain('CorsRules');
+    // Writers may encrypt with the key; readers may only decrypt; others get nothing.
+    const kmsActions = (fn: string) => actionsOf(grantsOf(template, fn), 'kms:');
+    expect(kmsActions('upload-object')).toContain('kms:GenerateDataKey*');
+    expect(kmsActions('preview-object')).toEqual(['kms:Decrypt']);
+    expect(kmsActions('get-usage')).toEqual([]);
+  });
+
+  it('passes extra storage instances through and grants their credentials secret to object functions only', () => {
+    const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:oss-credentials-AbCdEf';
+    const storages = {
+      'storages.MyOss': {
+        type: 'aliyun-oss',
+        endPoint: 'oss-cn-hangzhou.aliyuncs.com',
+        bucketName: 'acme',
+        credentialsSecretArn: secretArn,
+      },
+    };
+    const template = synth({ context: { storages: JSON.stringify(storages) } }).template();
+    const functions = functionsByName(template);
+    for (const fn of lambdaFunctions) {
+      const env = JSON.stringify(functions.get(fn)?.resource.Properties.Environment.Variables.STORAGES);
+      expect(env, fn).toContain('storages.MyOss');
+      expect(env, fn).toContain(secretArn);
+      const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter(
+        (p) => p.Properties.Roles[0].Ref === functions.get(fn)?.resource.Properties.Role['Fn::GetAtt'][0],
+      );
+      const readsSecret = JSON.stringify(policies).includes(secretArn);
+      expect(readsSecret, fn).toBe(Object.keys(functionAccess[fn]?.objects ?? {}).length > 0);
+    }
+  });
+
+  it('refuses a configuration without issuer or audience, naming the key', () => {
+    expect(() => parseStackConfig({ jwtAudience: 'a' })).toThrow(/storage:jwtIssuer/);
+    expect(() => parseStackConfig({ jwtIssuer: 'http://insecure.example.com', jwtAudience: 'a' })).toThrow(
+      /storage:jwtIssuer/,
+    );
+    expect(() => parseStackConfig({ jwtIssuer: ISSUER })).toThrow(/storage:jwtAudience/);
+    expect(() =>
+      parseStackConfig({ jwtIssuer: ISSUER, jwtAudience: 'a', sweepRateMinutes: 'often' }),
+    ).toThrow(/storage:sweepRateMinutes/);
+    expect(() =>
+      parseStackConfig({ jwtIssuer: ISSUER, jwtAudience: 'a', defaultStorage: 'storages.Missing' }),
+    ).toThrow(/storage:defaultStorage/);
+    expect(parseStackConfig({ jwtIssuer: ISSUER, jwtAudience: 'a, b' }).jwtAudience).toEqual(['a', 'b']);
+  });
+});

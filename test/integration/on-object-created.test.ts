@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { S3Event } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler } from '../../functions/on-object-created';
+import { getStorage } from '../../shared/backends/registry';
+import { getUsage } from '../../shared/metadata/quota';
+import { getFileRecord, getSession } from '../../shared/metadata/records';
+import { loadSecrets, resetSecrets } from '../../shared/secrets';
+import { signUpload } from '../../shared/service/direct-upload';
+import { objectKey } from '../../shared/service/keys';
+import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
+import { expectQuotaConsistent, md5, storedFiles, upload } from '../helpers/service-helpers';
+
+/** The sample notification of events/, pointed at other keys (S3 URL-encodes them, spaces as `+`). */
+function s3Event(...keys: string[]): S3Event {
+  const sample = JSON.parse(
+    readFileSync(new URL('../../events/on-object-created.json', import.meta.url), 'utf8'),
+  ) as S3Event;
+  const template = sample.Records[0] as S3Event['Records'][number];
+  return {
+    Records: keys.map((key) => {
+      const record = structuredClone(template);
+      record.s3.object.key = encodeURIComponent(key).replaceAll('%2F', '/').replaceAll('%20', '+');
+      return record;
+    }),
+  };
+}
+
+async function signed(tenant: string, path: string, size: number, extra: { md5?: string } = {}) {
+  const s = await signUpload({
+    principal: principal(tenant),
+    path,
+    contentType: 'application/pdf',
+    size,
+    visibility: 'private',
+    onConflict: 'overwrite',
+    ...extra,
+  });
+  const session = await getSession(tenant, s.uploadId);
+  return { uploadId: s.uploadId, key: session?.key as string };
+}
+
+const put = (key: string, data: string) =>
+  getStorage().put(key, Buffer.from(data), { contentType: 'application/pdf' });
+
+describe('on-object-created (S3 ObjectCreated -> finalize)', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await setupTestEnv();
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+  });
+
+  it('finalizes the PENDING direct upload the object belongs to, once, however often S3 repeats', async () => {
+    const { uploadId, key } = await signed('s3-ok', 'scans/report 1.pdf', 100);
+    expect(key).toBe(objectKey('s3-ok', uploadId, '.pdf'));
+    await put(key, 'pdf bytes');
+
+    expect(await handler(s3Event(key))).toEqual({ finalized: 1, ignored: 0, rejected: 0 });
+    const record = await getFileRecord('s3-ok', 'storages.Default', 'scans/report 1.pdf');
+    expect(record).toMatchObject({ id: uploadId, status: 'READY', size: 9, md5: md5('pdf bytes') });
+    expect(await getUsage('s3-ok')).toMatchObject({ usedBytes: 9, reservedBytes: 0, fileCount: 1 });
+
+    // At-least-once delivery: the repeat finds the session COMPLETED and changes nothing.
+    expect(await handler(s3Event(key, key))).toEqual({ finalized: 0, ignored: 2, rejected: 0 });
+    expect(await getUsage('s3-ok')).toMatchObject({ usedBytes: 9, fileCount: 1 });
+    await expectQuotaConsistent('s3-ok');
+  });
+
+  it('ignores objects that are not direct uploads: API uploads, dedupe blobs, unknown and foreign keys', async () => {
+    const streamed = await upload(principal('s3-ignore'), 'a.txt', 'streamed');
+    const blob = await upload(principal('s3-ignore'), 'b.txt', 'deduplicated', { md5: md5('deduplicated') });
+    expect(blob.key).toContain('/blobs/');
+    const unknownId = '0123456789abcdef0123456789abcdef';
+    const result = await handler(
+      s3Event(
+        streamed.key,
+        blob.key,
+        objectKey('s3-ignore', unknownId, '.pdf'),
+        `s3-ignore/ff/${unknownId}.pdf`, // shard does not match the id
+        'not/a/key/of/ours.txt',
+        'README',
+      ),
+    );
+    expect(result).toEqual({ finalized: 0, ignored: 6, rejected: 0 });
+    expect(await getUsage('s3-ignore')).toMatchObject({ fileCount: 2 });
+    await expectQuotaConsistent('s3-ignore');
+  });
+
+  it('refuses an object larger than declared: object deleted, reservation released, no retry', async () => {
+    const { key } = await signed('s3-big', 'big.pdf', 4);
+    await put(key, 'more than four bytes');
+    expect(storedFiles(join(env.root, 'default'))).toContain(key);
+    expect(await handler(s3Event(key))).toEqual({ finalized: 0, ignored: 0, rejected: 1 });
+    expect(storedFiles(join(env.root, 'default'))).not.toContain(key);
+    expect(await getUsage('s3-big')).toMatchObject({ usedBytes: 0, reservedBytes: 0, fileCount: 0 });
+    expect(await getFileRecord('s3-big', 'storages.Default', 'big.pdf')).toBeUndefined();
+  });
+
+  it('handles each record of a batch on its own', async () => {
+    const a = await signed('s3-batch', 'a.pdf', 10);
+    const b = await signed('s3-batch', 'b.pdf', 10, { md5: md5('expected') });
+    await put(a.key, 'fine');
+    await put(b.key, 'not expected');
+    expect(await handler(s3Event(a.key, b.key))).toEqual({ finalized: 1, ignored: 0, rejected: 1 });
+    expect(await getUsage('s3-batch')).toMatchObject({ usedBytes: 4, reservedBytes: 0, fileCount: 1 });
+    await expectQuotaConsistent('s3-batch');
+  });
+});
+
+describe('shared/secrets.ts', () => {
+  let server: Server;
+  let endpoint = '';
+  const requests: { target?: string; body: string }[] = [];
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    // Stands in for Secrets Manager: answers GetSecretValue for one ARN.
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        requests.push({ target: req.headers['x-amz-target'] as string | undefined, body });
+        res.setHeader('content-type', 'application/x-amz-json-1.1');
+        res.end(JSON.stringify({ ARN: JSON.parse(body).SecretId, SecretString: 's'.repeat(64) }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    process.env = saved;
+    resetSecrets();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('reads SIGNING_SECRET from the ARN once per cold start, and does nothing where it is set', async () => {
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:signing-AbCdEf';
+    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = endpoint;
+    const env: NodeJS.ProcessEnv = { SIGNING_SECRET_ARN: arn };
+    resetSecrets();
+    await loadSecrets(env);
+    await loadSecrets(env);
+    expect(env.SIGNING_SECRET).toBe('s'.repeat(64));
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.target).toBe('secretsmanager.GetSecretValue');
+    expect(JSON.parse(requests[0]?.body ?? '{}')).toEqual({ SecretId: arn });
+
+    resetSecrets();
+    const local: NodeJS.ProcessEnv = { SIGNING_SECRET_ARN: arn, SIGNING_SECRET: 'given' };
+    await loadSecrets(local);
+    expect(local.SIGNING_SECRET).toBe('given');
+    expect(requests).toHaveLength(1);
+  });
+});
