@@ -38,8 +38,12 @@ export const lambdaBundle = {
   sourcesContent: false,
   /** Prefer packages' ESM builds (the AWS SDK's dist-es): they tree-shake, CommonJS builds do not. */
   mainFields: ['module', 'main'],
-  /** Nothing is external: the AWS SDK v3 is bundled, pinned by our lock file, not the runtime's copy. */
-  external: [] as string[],
+  /**
+   * Everything is bundled (the AWS SDK v3 too, pinned by our lock file, not the runtime's copy),
+   * except proxy-agent: ali-oss's HTTP client requires it only when a proxy is configured, which
+   * the OSS adapter never does, and it would add a JavaScript engine (about 1 MB) to every bundle.
+   */
+  external: ['proxy-agent'] as string[],
   banner: ESM_REQUIRE_BANNER,
   /** The file name Lambda loads; `.mjs` makes Node treat it as ESM without a package.json. */
   outFile: 'index.mjs',

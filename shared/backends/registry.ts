@@ -1,12 +1,9 @@
 import { resolve } from 'node:path';
 import { ConfigError, getConfig, type StorageInstanceConfig } from '../config';
 import { AppError } from '../errors';
-import { AliyunOssBackend } from './aliyun-oss';
-import { AzureBlobBackend } from './azure-blob';
-import type { StorageBackend } from './contract';
+import type { Capabilities, StorageBackend } from './contract';
+import { LazyBackend } from './lazy';
 import { LocalDiskBackend } from './local-disk';
-import { MinioBackend } from './minio';
-import { S3Backend } from './s3';
 
 const instances = new Map<string, StorageBackend>();
 
@@ -18,37 +15,60 @@ export function getStorage(name?: string | null): StorageBackend {
   if (existing) return existing;
   const settings = config.storages[instanceName];
   if (!settings) throw new AppError('UNKNOWN_STORAGE', `Unknown storage instance: ${instanceName}`);
-  let backend: StorageBackend;
-  try {
-    backend = build(instanceName, settings);
-  } catch (e) {
-    // An SDK that refuses its settings: as clear as a configuration error, without echoing secrets.
-    throw new ConfigError(
-      `Invalid configuration: ${instanceName} (${settings.type}): ${e instanceof Error ? e.message : String(e)}`,
-    );
-  }
+  const backend = build(instanceName, settings);
   instances.set(instanceName, backend);
   return backend;
 }
 
-function build(instanceName: string, settings: StorageInstanceConfig): StorageBackend {
-  const config = getConfig();
+const ALL: Capabilities = { presignUpload: true, presignDownload: true, range: true, multipart: true };
+
+/**
+ * What the cloud adapters can do, known without loading them (they are loaded on first use, see
+ * LazyBackend); a unit test checks that each adapter declares the same.
+ */
+export const cloudCapabilities: Record<Exclude<StorageInstanceConfig['type'], 'local-disk'>, Capabilities> = {
+  s3: ALL,
+  minio: ALL,
+  'azure-blob': ALL,
+  'aliyun-oss': ALL,
+};
+
+function build(name: string, settings: StorageInstanceConfig): StorageBackend {
+  const lazy = (load: () => Promise<StorageBackend>) =>
+    new LazyBackend(
+      settings.type,
+      name,
+      cloudCapabilities[settings.type as keyof typeof cloudCapabilities],
+      async () => {
+        try {
+          return await load();
+        } catch (e) {
+          if (e instanceof ConfigError) throw e;
+          // An SDK that refuses its settings: as clear as a configuration error, without echoing secrets.
+          throw new ConfigError(
+            `Invalid configuration: ${name} (${settings.type}): ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }
+      },
+    );
   switch (settings.type) {
-    case 'local-disk':
+    case 'local-disk': {
+      const config = getConfig();
       return new LocalDiskBackend({
-        name: instanceName,
+        name,
         root: resolve(settings.root),
         signingSecret: config.signingSecret,
         publicBaseUrl: config.publicBaseUrl,
       });
+    }
     case 's3':
-      return new S3Backend({ name: instanceName, ...settings });
+      return lazy(async () => new (await import('./s3')).S3Backend({ name, ...settings }));
     case 'minio':
-      return new MinioBackend({ name: instanceName, ...settings });
+      return lazy(async () => new (await import('./minio')).MinioBackend({ name, ...settings }));
     case 'azure-blob':
-      return new AzureBlobBackend({ name: instanceName, ...settings });
+      return lazy(async () => new (await import('./azure-blob')).AzureBlobBackend({ name, ...settings }));
     case 'aliyun-oss':
-      return new AliyunOssBackend({ name: instanceName, ...settings });
+      return lazy(async () => new (await import('./aliyun-oss')).AliyunOssBackend({ name, ...settings }));
   }
 }
 

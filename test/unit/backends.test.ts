@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunOssBackend } from '../../shared/backends/aliyun-oss';
 import { AzureBlobBackend } from '../../shared/backends/azure-blob';
 import { exactRange, isNetworkError, kindOfStatus, normalize } from '../../shared/backends/common';
+import { LazyBackend } from '../../shared/backends/lazy';
 import { MinioBackend } from '../../shared/backends/minio';
 import { getStorage, listStorages, resetStorages } from '../../shared/backends/registry';
 import { S3Backend } from '../../shared/backends/s3';
@@ -145,7 +146,7 @@ describe('registry', () => {
     resetStorages();
   });
 
-  it('builds each configured type once, and lists them with capabilities but without settings', () => {
+  it('builds each configured type once, and lists them with capabilities but without settings', async () => {
     Object.assign(process.env, {
       ...base,
       STORAGES: JSON.stringify({
@@ -174,11 +175,33 @@ describe('registry', () => {
       }),
     });
     resetConfig();
-    expect(getStorage('storages.S3')).toBeInstanceOf(S3Backend);
-    expect(getStorage('storages.S3')).toBe(getStorage('storages.S3'));
-    expect(getStorage('storages.Minio')).toBeInstanceOf(MinioBackend);
-    expect(getStorage('storages.Azure')).toBeInstanceOf(AzureBlobBackend);
-    expect(getStorage('storages.Oss')).toBeInstanceOf(AliyunOssBackend);
+    // Cloud adapters load on first use: a cold start pays only for the SDKs it calls.
+    const s3 = getStorage('storages.S3') as LazyBackend;
+    expect(s3).toBeInstanceOf(LazyBackend);
+    expect(s3).toBe(getStorage('storages.S3'));
+    expect(s3).toMatchObject({ type: 's3', name: 'storages.S3' });
+    const loaded: [string, unknown][] = [
+      ['storages.S3', S3Backend],
+      ['storages.Minio', MinioBackend],
+      ['storages.Azure', AzureBlobBackend],
+      ['storages.Oss', AliyunOssBackend],
+    ];
+    for (const [name, type] of loaded) {
+      const lazy = getStorage(name) as LazyBackend;
+      const real = await lazy.backend();
+      expect(real).toBeInstanceOf(type as new () => unknown);
+      expect(real).toMatchObject({ name, type: lazy.type });
+      // The capabilities known before loading are the adapter's own.
+      expect(lazy.capabilities).toEqual(real.capabilities);
+      expect(Boolean(lazy.multipart)).toBe(Boolean(real.multipart));
+    }
+    expect(
+      await getStorage('storages.Oss').presignDownload('a.txt', {
+        expiresIn: 60,
+        disposition: 'inline',
+        contentType: 'text/plain',
+      }),
+    ).toMatch(/^https:\/\/bkt\.oss-cn-hangzhou\.aliyuncs\.com\/a\.txt\?/);
     const listed = listStorages();
     expect(listed.map((s) => [s.name, s.type])).toEqual([
       ['storages.Default', 'local-disk'],
