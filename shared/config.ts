@@ -10,7 +10,12 @@ const localDiskStorage = z.object({
   root: z.string().min(1),
 });
 
-const url = z.string().url();
+/** A URL, or a bare host[:port] as the storage consoles show them (then https). */
+const url = z
+  .string()
+  .min(1)
+  .transform((v) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `https://${v}`))
+  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL or a host name' }));
 const key = z.string().min(1);
 /** Bucket (container) names as S3, MinIO, OSS and Azure all accept them: 3-63 lowercase letters, digits, dots and dashes. */
 const bucketName = z
@@ -18,10 +23,40 @@ const bucketName = z
   .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be 3-63 lowercase letters, digits, dots or dashes');
 /** Where clients are sent for presigned URLs instead of the endpoint (a CNAME, a CDN). */
 const customDomain = url.optional();
+/**
+ * Credentials: accessKeyId and accessKeySecret, or (in AWS) the ARN of a Secrets Manager secret
+ * holding them as JSON, read on the instance's first use, so the template never carries them.
+ */
+const credentials = {
+  accessKeyId: key.optional(),
+  accessKeySecret: key.optional(),
+  credentialsSecretArn: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
+};
+
+function checkCredentials(
+  s: { accessKeyId?: string; accessKeySecret?: string; credentialsSecretArn?: string },
+  ctx: z.RefinementCtx,
+  required: boolean,
+) {
+  if (Boolean(s.accessKeyId) !== Boolean(s.accessKeySecret)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [s.accessKeyId ? 'accessKeySecret' : 'accessKeyId'],
+      message: 'accessKeyId and accessKeySecret go together',
+    });
+  } else if (required && !s.accessKeyId && !s.credentialsSecretArn) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['accessKeyId'],
+      message:
+        'is required (with accessKeySecret), unless credentialsSecretArn names a secret that holds them',
+    });
+  }
+}
 
 /**
- * AWS S3, or any S3-compatible store through the AWS SDK. Without accessKeyId/accessKeySecret the
- * SDK's default chain is used (the Lambda's role in AWS).
+ * AWS S3, or any S3-compatible store through the AWS SDK. Without credentials the SDK's default
+ * chain is used (the Lambda's role in AWS).
  */
 const s3Storage = z
   .object({
@@ -30,8 +65,7 @@ const s3Storage = z
     region: key.default('us-east-1'),
     /** Omit for AWS; the URL of an S3-compatible store otherwise. */
     endPoint: url.optional(),
-    accessKeyId: key.optional(),
-    accessKeySecret: key.optional(),
+    ...credentials,
     /** true: https://host/bucket/key; false (default): https://bucket.host/key */
     pathStyle: z.boolean().default(false),
     customDomain,
@@ -40,54 +74,49 @@ const s3Storage = z
     /** POST: a policy with content-length-range (the size is enforced by S3); PUT: a presigned PUT. */
     uploadMethod: z.enum(['POST', 'PUT']).default('POST'),
   })
-  .superRefine((s, ctx) => {
-    if (Boolean(s.accessKeyId) !== Boolean(s.accessKeySecret)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [s.accessKeyId ? 'accessKeySecret' : 'accessKeyId'],
-        message: 'accessKeyId and accessKeySecret go together',
-      });
-    }
-  });
+  .superRefine((s, ctx) => checkCredentials(s, ctx, false));
 
 /** MinIO (or another S3-compatible server) through the minio client. */
-const minioStorage = z.object({
-  type: z.literal('minio'),
-  endPoint: url,
-  bucketName,
-  accessKeyId: key,
-  accessKeySecret: key,
-  region: key.default('us-east-1'),
-  pathStyle: z.boolean().default(true),
-  customDomain,
-  uploadMethod: z.enum(['POST', 'PUT']).default('POST'),
-});
+const minioStorage = z
+  .object({
+    type: z.literal('minio'),
+    endPoint: url,
+    bucketName,
+    ...credentials,
+    region: key.default('us-east-1'),
+    pathStyle: z.boolean().default(true),
+    customDomain,
+    uploadMethod: z.enum(['POST', 'PUT']).default('POST'),
+  })
+  .superRefine((s, ctx) => checkCredentials(s, ctx, true));
 
 /** Azure Blob Storage: accessKeyId is the account name, accessKeySecret the account key, bucketName the container. */
-const azureBlobStorage = z.object({
-  type: z.literal('azure-blob'),
-  accessKeyId: key,
-  accessKeySecret: key,
-  bucketName,
-  /** Defaults to https://{accessKeyId}.blob.core.windows.net */
-  endPoint: url.optional(),
-  customDomain,
-});
+const azureBlobStorage = z
+  .object({
+    type: z.literal('azure-blob'),
+    ...credentials,
+    bucketName,
+    /** Defaults to https://{accessKeyId}.blob.core.windows.net */
+    endPoint: url.optional(),
+    customDomain,
+  })
+  .superRefine((s, ctx) => checkCredentials(s, ctx, true));
 
 /** Aliyun OSS. region like oss-cn-hangzhou; OSS URLs are always virtual-hosted (bucket.endpoint). */
-const aliyunOssStorage = z.object({
-  type: z.literal('aliyun-oss'),
-  region: key,
-  bucketName,
-  accessKeyId: key,
-  accessKeySecret: key,
-  /** Defaults to https://{region}.aliyuncs.com */
-  endPoint: url.optional(),
-  /** endPoint is a domain bound to the bucket (CNAME). */
-  cname: z.boolean().default(false),
-  customDomain,
-  signatureVersion: z.enum(['v1', 'v4']).default('v4'),
-});
+const aliyunOssStorage = z
+  .object({
+    type: z.literal('aliyun-oss'),
+    region: key,
+    bucketName,
+    ...credentials,
+    /** Defaults to https://{region}.aliyuncs.com */
+    endPoint: url.optional(),
+    /** endPoint is a domain bound to the bucket (CNAME). */
+    cname: z.boolean().default(false),
+    customDomain,
+    signatureVersion: z.enum(['v1', 'v4']).default('v4'),
+  })
+  .superRefine((s, ctx) => checkCredentials(s, ctx, true));
 
 export const storageInstanceSchema = z.discriminatedUnion('type', [
   localDiskStorage,

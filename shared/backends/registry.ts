@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigError, getConfig, type StorageInstanceConfig } from '../config';
 import { AppError } from '../errors';
 import type { Capabilities, StorageBackend } from './contract';
+import { resolveCredentials } from './credentials';
 import { LazyBackend } from './lazy';
 import { LocalDiskBackend } from './local-disk';
 
@@ -62,14 +63,33 @@ function build(name: string, settings: StorageInstanceConfig): StorageBackend {
       });
     }
     case 's3':
-      return lazy(async () => new (await import('./s3')).S3Backend({ name, ...settings }));
+      return lazy(async () => {
+        const credentials = await resolveCredentials(name, settings);
+        return new (await import('./s3')).S3Backend({ name, ...settings, ...credentials });
+      });
     case 'minio':
-      return lazy(async () => new (await import('./minio')).MinioBackend({ name, ...settings }));
+      return lazy(async () => {
+        const credentials = await requireCredentials(name, settings);
+        return new (await import('./minio')).MinioBackend({ name, ...settings, ...credentials });
+      });
     case 'azure-blob':
-      return lazy(async () => new (await import('./azure-blob')).AzureBlobBackend({ name, ...settings }));
+      return lazy(async () => {
+        const credentials = await requireCredentials(name, settings);
+        return new (await import('./azure-blob')).AzureBlobBackend({ name, ...settings, ...credentials });
+      });
     case 'aliyun-oss':
-      return lazy(async () => new (await import('./aliyun-oss')).AliyunOssBackend({ name, ...settings }));
+      return lazy(async () => {
+        const credentials = await requireCredentials(name, settings);
+        return new (await import('./aliyun-oss')).AliyunOssBackend({ name, ...settings, ...credentials });
+      });
   }
+}
+
+async function requireCredentials(name: string, settings: Parameters<typeof resolveCredentials>[1]) {
+  const credentials = await resolveCredentials(name, settings);
+  // The schema already insists on credentials or a secret for these types.
+  if (!credentials) throw new ConfigError(`Invalid configuration: ${name}.accessKeyId: is required`);
+  return credentials;
 }
 
 export function listStorages() {

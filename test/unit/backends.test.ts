@@ -103,6 +103,35 @@ describe('configuration of cloud instances', () => {
     expect(c.storages['storages.MyOss']).toMatchObject({ cname: false, signatureVersion: 'v4' });
   });
 
+  it('takes endpoints as URLs or bare host names, and credentials from a secret instead of the settings', () => {
+    const c = parseConfig({
+      ...base,
+      STORAGES: JSON.stringify({
+        ...storages,
+        'storages.Deployed': {
+          type: 'aliyun-oss',
+          region: 'oss-cn-hangzhou',
+          endPoint: 'oss-cn-hangzhou.aliyuncs.com',
+          bucketName: 'acme-files',
+          credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oss-acme-AbCdEf',
+        },
+      }),
+    });
+    expect(c.storages['storages.Deployed']).toMatchObject({
+      endPoint: 'https://oss-cn-hangzhou.aliyuncs.com',
+      credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oss-acme-AbCdEf',
+    });
+    expect(() =>
+      parseConfig({
+        ...base,
+        STORAGES: JSON.stringify({
+          ...storages,
+          'storages.NoKeys': { type: 'minio', endPoint: 'minio:9000', bucketName: 'bkt' },
+        }),
+      }),
+    ).toThrow(/storages\.NoKeys\.accessKeyId: is required .*credentialsSecretArn/);
+  });
+
   it('names the instance and the field that is wrong, never a secret', () => {
     const bad = (instance: Record<string, unknown>) =>
       parseConfig({ ...base, STORAGES: JSON.stringify({ ...storages, 'storages.Bad': instance }) });
@@ -124,7 +153,7 @@ describe('configuration of cloud instances', () => {
         accessKeyId: 'a',
         accessKeySecret: 'TOPSECRET',
         bucketName: 'container',
-        customDomain: 'x',
+        customDomain: 'ftp://files.example.com',
       }),
     ).toThrow(/storages\.Bad\.customDomain/);
     expect(() => bad({ type: 'gcs' })).toThrow(/storages\.Bad\.type/);
