@@ -1,5 +1,6 @@
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { AppError } from '../errors';
+import { emitFileEvent } from '../events';
 import { db, tableName } from '../metadata/client';
 import { adjustItem } from '../metadata/quota';
 import {
@@ -81,6 +82,7 @@ export async function commitFile(
       continue; // the path changed under us: look again
     }
     if (existing && existing.key !== record.key) await releaseBytes(existing);
+    await emitFileEvent('FileUploaded', record);
     return record;
   }
   throw new AppError('CONCURRENT_UPDATE', 'The path is being changed concurrently; please retry');

@@ -50,6 +50,6 @@ export async function listFiles(input: {
   });
   const now = Date.now();
   const expired = records.filter((r) => isExpired(r, now));
-  if (getConfig().cleanupOnRead) await Promise.all(expired.map((r) => removeFile(r)));
+  if (getConfig().cleanupOnRead) await Promise.all(expired.map((r) => removeFile(r, { reason: 'expired' })));
   return { items: records.filter((r) => !isExpired(r, now)), cursor: last ? encodeCursor(last) : null };
 }

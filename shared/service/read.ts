@@ -22,7 +22,7 @@ export async function findFile(
   const record = await getFileRecord(tenant, backend.name, path);
   if (!record) throw new AppError('NOT_FOUND', 'File not found');
   if (isExpired(record)) {
-    if (getConfig().cleanupOnRead) await removeFile(record);
+    if (getConfig().cleanupOnRead) await removeFile(record, { reason: 'expired' });
     throw new AppError('NOT_FOUND', 'File not found');
   }
   return { record, backend };

@@ -1,5 +1,6 @@
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { getStorage } from '../backends/registry';
+import { emitFileEvent } from '../events';
 import { logger } from '../logger';
 import { db, tableName } from '../metadata/client';
 import { adjustItem } from '../metadata/quota';
@@ -27,7 +28,7 @@ export function derefBlobItem(tenant: string, storage: string, md5: string): Tra
  */
 export async function removeFile(
   record: FileRecord,
-  options: { deferObjectDelete?: (key: string) => void } = {},
+  options: { reason: 'deleted' | 'expired'; deferObjectDelete?: (key: string) => void },
 ): Promise<boolean> {
   const items: TransactItem[] = [
     {
@@ -50,6 +51,7 @@ export async function removeFile(
   // A caller that removes many files (the sweeper) collects plain objects and deletes them in batches.
   if (options.deferObjectDelete && !record.blobMd5) options.deferObjectDelete(record.key);
   else await releaseBytes(record);
+  await emitFileEvent(options.reason === 'deleted' ? 'FileDeleted' : 'FileExpired', record);
   return true;
 }
 
@@ -93,5 +95,5 @@ export async function deleteFile(
   const backend = getStorage(storage);
   const path = normalizePath(rawPath);
   const record = await getFileRecord(tenant, backend.name, path);
-  if (record) await removeFile(record);
+  if (record) await removeFile(record, { reason: 'deleted' });
 }

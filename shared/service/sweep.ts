@@ -76,7 +76,7 @@ async function sweepOne(
       const defer = (objectKey: string) => {
         objects.set(record.storage, [...(objects.get(record.storage) ?? []), objectKey]);
       };
-      if (await removeFile(record, { deferObjectDelete: defer })) result.files++;
+      if (await removeFile(record, { reason: 'expired', deferObjectDelete: defer })) result.files++;
     } else if (key.pk.startsWith('U#')) {
       const session = Item as UploadSession;
       if (session.status === 'PENDING') {

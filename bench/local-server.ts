@@ -1,0 +1,236 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { loadDevSecrets } from '../infra/local/dev-secrets';
+import { signDevToken } from '../infra/local/tokens';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Variables the service reads: the child gets the benchmark's values, never ones left in the shell. */
+const SERVICE_VARS = [
+  'TABLE_NAME',
+  'DYNAMODB_ENDPOINT',
+  'STORAGES',
+  'DEFAULT_STORAGE',
+  'SIGNING_SECRET',
+  'PUBLIC_BASE_URL',
+  'MAX_FILE_BYTES',
+  'MAX_API_UPLOAD_BYTES',
+  'DEFAULT_QUOTA_BYTES',
+  'ALLOWED_CONTENT_TYPES',
+  'TENANT_CLAIM',
+  'PORT',
+  'HOST',
+  'DATA_DIR',
+  'SWEEP_INTERVAL',
+];
+
+export interface ProcMemory {
+  /** Resident set size now, bytes. */
+  rss: number;
+  /** Peak resident set size since the process started (VmHWM), bytes. */
+  hwm: number;
+}
+
+/** VmRSS and VmHWM of a process from /proc (Linux). */
+export function procMemory(pid: number): ProcMemory | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) =>
+      Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** Polls a process's VmRSS and keeps the highest value seen (a cross-check of the kernel's VmHWM). */
+export class RssSampler {
+  peak = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pid: number,
+    private readonly intervalMs = 25,
+  ) {}
+
+  start(): this {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    return this;
+  }
+
+  sample(): void {
+    const m = procMemory(this.pid);
+    if (m && m.rss > this.peak) this.peak = m.rss;
+  }
+
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    return this.peak;
+  }
+}
+
+export interface ChildServer {
+  pid: number;
+  url: string;
+  dataDir: string;
+  /** A dev token signed with the server's secret (all scopes unless given). */
+  token(tenant: string, user: string, scope?: string): Promise<string>;
+  /** The Node server process's memory. */
+  memory(): ProcMemory | undefined;
+  /** The memory of DynamoDB Local (the server's Java child), for information. */
+  dynamoMemory(): ProcMemory | undefined;
+  /** The last lines the server wrote to stderr. */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local runtime (DynamoDB Local + HTTP server) as a separate Node process with its own
+ * DATA_DIR, so that its memory can be measured apart from the benchmark client's. Resolves when
+ * the server answers.
+ */
+export async function startChildServer(dataDir: string): Promise<ChildServer> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of SERVICE_VARS) delete env[name];
+  Object.assign(env, { DATA_DIR: dataDir, PORT: '0', SWEEP_INTERVAL: '0', POWERTOOLS_LOG_LEVEL: 'WARN' });
+  // `node --import tsx` (not the tsx CLI, which forks): the spawned pid is the server itself.
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'bench', 'local-server-child.ts')],
+    { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-8000);
+  });
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+
+  const port = await new Promise<number>((res, rej) => {
+    let out = '';
+    const timer = setTimeout(() => rej(new Error(`local server did not start in 90 s:\n${stderr}`)), 90_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      for (const line of out.split('\n')) {
+        try {
+          const msg = JSON.parse(line) as { ready?: boolean; port?: number };
+          if (msg.ready && msg.port) {
+            clearTimeout(timer);
+            child.stdout?.off('data', onData);
+            child.stdout?.resume();
+            res(msg.port);
+            return;
+          }
+        } catch {
+          // not our line
+        }
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      rej(new Error(`local server exited (${code ?? signal}) before it was ready:\n${stderr}`));
+    });
+  });
+  const pid = child.pid as number;
+  const jwtSecret = loadDevSecrets(dataDir).jwtSecret;
+  const dynamoPid = () => childPids(pid).find((p) => /java/.test(safeRead(`/proc/${p}/cmdline`)));
+  const javaPid = dynamoPid();
+
+  return {
+    pid,
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    token: (tenant, user, scope) => signDevToken(jwtSecret, { tenant, user, scope }),
+    memory: () => procMemory(pid),
+    dynamoMemory: () => (javaPid ? procMemory(javaPid) : undefined),
+    stderr: () => stderr,
+    async stop() {
+      if (!exited) {
+        const done = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000).unref());
+        if ((await Promise.race([done, timeout])) === 'timeout') child.kill('SIGKILL');
+      }
+      // If the server could not stop its DynamoDB Local, do it here: never leave a JVM behind.
+      if (javaPid && procMemory(javaPid)) {
+        try {
+          process.kill(javaPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** One HTTP request with a buffered answer (the small API calls). */
+export function request(
+  url: string,
+  options: {
+    method: string;
+    headers?: Record<string, string | number>;
+    body?: Buffer | string | Readable;
+    agent?: http.Agent;
+  },
+): Promise<HttpResponse> {
+  return new Promise((res, rej) => {
+    const req = http.request(url, { method: options.method, headers: options.headers, agent: options.agent });
+    req.on('error', rej);
+    req.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('error', rej);
+      response.on('end', () =>
+        res({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
+      );
+    });
+    const body = options.body;
+    if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
+    else body.pipe(req);
+  });
+}
+
+export function json<T = Record<string, unknown>>(response: HttpResponse): T {
+  try {
+    return JSON.parse(response.body.toString('utf8')) as T;
+  } catch {
+    return {} as T;
+  }
+}

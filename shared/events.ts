@@ -1,0 +1,51 @@
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { logger } from './logger';
+import type { FileRecord } from './metadata/records';
+
+export type FileEventType = 'FileUploaded' | 'FileDeleted' | 'FileExpired';
+
+export const EVENT_SOURCE = 'storage-service';
+
+let client: Promise<EventBridgeClient> | undefined;
+
+/**
+ * Puts a file event on the EventBridge bus named by EVENT_BUS_NAME (set by the stack for exactly the
+ * functions allowed to emit). Without a bus (local runtime, tests) it does nothing. Emission is best
+ * effort: the file operation has already happened, so a failure is logged, never thrown.
+ */
+export async function emitFileEvent(type: FileEventType, record: FileRecord): Promise<void> {
+  const bus = process.env.EVENT_BUS_NAME;
+  if (!bus) return;
+  try {
+    // Loaded on first use, once per cold start: functions that never emit do not build the client.
+    client ??= import('@aws-sdk/client-eventbridge').then(
+      ({ EventBridgeClient }) => new EventBridgeClient({}),
+    );
+    const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+    const detail = {
+      id: record.id,
+      tenant: record.tenant,
+      storage: record.storage,
+      path: record.path,
+      size: record.size,
+      md5: record.md5,
+      contentType: record.contentType,
+    };
+    const result = await (await client).send(
+      new PutEventsCommand({
+        Entries: [
+          { EventBusName: bus, Source: EVENT_SOURCE, DetailType: type, Detail: JSON.stringify(detail) },
+        ],
+      }),
+    );
+    if (result.FailedEntryCount)
+      logger.warn('file event not accepted', { type, id: record.id, result: result.Entries });
+  } catch (e) {
+    logger.warn('file event not sent', { type, id: record.id, error: e as Error });
+  }
+}
+
+/** Tests: forget the client. */
+export function resetEvents(): void {
+  client = undefined;
+}
