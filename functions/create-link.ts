@@ -1,11 +1,11 @@
-import * as z from 'zod';
 import { httpHandler } from '../shared/http/api';
 import { createLink } from '../shared/service/read';
+import * as z from '../shared/zod';
 
 const body = z.object({
   path: z.string(),
-  disposition: z.enum(['inline', 'attachment']).default('inline'),
-  expiresIn: z.number().optional(),
+  disposition: z._default(z.enum(['inline', 'attachment']), 'inline'),
+  expiresIn: z.optional(z.number()),
 });
 
 /** POST /v1/links: a signed, expiring preview or download link to one of the caller's files. */

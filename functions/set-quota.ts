@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { httpHandler } from '../shared/http/api';
 import { setQuota } from '../shared/service/usage';
+import * as z from '../shared/zod';
 
 const body = z.object({ limitBytes: z.unknown() });
 

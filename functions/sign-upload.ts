@@ -1,16 +1,16 @@
-import * as z from 'zod';
 import { httpHandler } from '../shared/http/api';
 import { signUpload } from '../shared/service/direct-upload';
 import { parseExpires, parseMd5, parseOnConflict, parseVisibility } from '../shared/service/validate';
+import * as z from '../shared/zod';
 
 const body = z.object({
   path: z.string(),
-  contentType: z.string().optional(),
-  size: z.number().int().nonnegative(),
-  md5: z.string().optional(),
-  expires: z.union([z.number(), z.string()]).optional(),
-  visibility: z.string().optional(),
-  onConflict: z.string().optional(),
+  contentType: z.optional(z.string()),
+  size: z.number().check(z.int(), z.nonnegative()),
+  md5: z.optional(z.string()),
+  expires: z.optional(z.union([z.number(), z.string()])),
+  visibility: z.optional(z.string()),
+  onConflict: z.optional(z.string()),
 });
 
 /** POST /v1/uploads: getSignUrl, instructions for sending the bytes straight to storage. */

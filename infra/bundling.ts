@@ -4,7 +4,7 @@ import type { BuildOptions } from 'esbuild';
 import { internalFunctions, routes } from '../shared/routes';
 
 /**
- * How every Lambda bundle is built: ONE definition, read by the CDK stack (NodejsFunction bundling),
+ * How every Lambda bundle is built: ONE definition, read by the CDK stack (local esbuild bundling of each function's asset),
  * the bundle smoke test and the bundle benchmark, so what is tested and measured is what deploys.
  */
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,13 +47,28 @@ export const lambdaBundle = {
   banner: ESM_REQUIRE_BANNER,
   /** The file name Lambda loads; `.mjs` makes Node treat it as ESM without a package.json. */
   outFile: 'index.mjs',
+  /**
+   * Code splitting: what the functions load with a dynamic `import()` (the storage adapters and
+   * their SDKs, the EventBridge and Secrets Manager clients) becomes its own chunk next to
+   * index.mjs, read only when first used; a cold start evaluates only index.mjs and its static chunks.
+   */
+  splitting: true,
+  /** Chunks are `.mjs` too, beside the entry file (`chunk-<hash>.mjs`). */
+  chunkNames: 'chunk-[hash]',
+  outExtension: '.mjs',
 } as const;
 
-/** The same settings as esbuild build options (smoke test, benchmark). */
+/**
+ * The same settings as esbuild build options (the CDK construct, smoke test, benchmark): the entry
+ * becomes `{outdir}/index.mjs`, with its chunks (`chunk-*.mjs`) and source maps beside it.
+ */
 export function esbuildOptions(entry: string, outdir: string): BuildOptions {
   return {
-    entryPoints: [entry],
-    outfile: join(outdir, lambdaBundle.outFile),
+    entryPoints: [{ in: entry, out: lambdaBundle.outFile.replace(/\.mjs$/, '') }],
+    outdir,
+    outExtension: { '.js': lambdaBundle.outExtension },
+    splitting: lambdaBundle.splitting,
+    chunkNames: lambdaBundle.chunkNames,
     bundle: true,
     format: lambdaBundle.format,
     target: lambdaBundle.target,

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod';
 
 /**
  * Configuration comes from the environment, is validated once per cold start, and fails with a
@@ -7,35 +7,39 @@ import * as z from 'zod';
 const localDiskStorage = z.object({
   type: z.literal('local-disk'),
   /** Folder that holds the objects. */
-  root: z.string().min(1),
+  root: z.string().check(z.minLength(1)),
 });
 
 /** A URL, or a bare host[:port] as the storage consoles show them (then https). */
-const url = z
-  .string()
-  .min(1)
-  .transform((v) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `https://${v}`))
-  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL or a host name' }));
-const key = z.string().min(1);
+const url = z.pipe(
+  z.pipe(
+    z.string().check(z.minLength(1)),
+    z.transform((v: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `https://${v}`)),
+  ),
+  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL or a host name' }),
+);
+const key = z.string().check(z.minLength(1));
 /** Bucket (container) names as S3, MinIO, OSS and Azure all accept them: 3-63 lowercase letters, digits, dots and dashes. */
 const bucketName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be 3-63 lowercase letters, digits, dots or dashes');
+  .check(
+    z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be 3-63 lowercase letters, digits, dots or dashes'),
+  );
 /** Where clients are sent for presigned URLs instead of the endpoint (a CNAME, a CDN). */
-const customDomain = url.optional();
+const customDomain = z.optional(url);
 /**
  * Credentials: accessKeyId and accessKeySecret, or (in AWS) the ARN of a Secrets Manager secret
  * holding them as JSON, read on the instance's first use, so the template never carries them.
  */
 const credentials = {
-  accessKeyId: key.optional(),
-  accessKeySecret: key.optional(),
-  credentialsSecretArn: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
+  accessKeyId: z.optional(key),
+  accessKeySecret: z.optional(key),
+  credentialsSecretArn: z.optional(z.string().check(z.startsWith('arn:', 'must be a Secrets Manager ARN'))),
 };
 
 function checkCredentials(
   s: { accessKeyId?: string; accessKeySecret?: string; credentialsSecretArn?: string },
-  ctx: z.RefinementCtx,
+  ctx: z.core.$RefinementCtx<unknown>,
   required: boolean,
 ) {
   if (Boolean(s.accessKeyId) !== Boolean(s.accessKeySecret)) {
@@ -62,19 +66,19 @@ const s3Storage = z
   .object({
     type: z.literal('s3'),
     bucketName,
-    region: key.default('us-east-1'),
+    region: z._default(key, 'us-east-1'),
     /** Omit for AWS; the URL of an S3-compatible store otherwise. */
-    endPoint: url.optional(),
+    endPoint: z.optional(url),
     ...credentials,
     /** true: https://host/bucket/key; false (default): https://bucket.host/key */
-    pathStyle: z.boolean().default(false),
+    pathStyle: z._default(z.boolean(), false),
     customDomain,
     /** Defaults to WHEN_REQUIRED when endPoint is set: many S3-compatible stores reject the SDK's default CRC32 checksums. */
-    checksum: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).optional(),
+    checksum: z.optional(z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED'])),
     /** POST: a policy with content-length-range (the size is enforced by S3); PUT: a presigned PUT. */
-    uploadMethod: z.enum(['POST', 'PUT']).default('POST'),
+    uploadMethod: z._default(z.enum(['POST', 'PUT']), 'POST'),
   })
-  .superRefine((s, ctx) => checkCredentials(s, ctx, false));
+  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, false)));
 
 /** MinIO (or another S3-compatible server) through the minio client. */
 const minioStorage = z
@@ -83,12 +87,12 @@ const minioStorage = z
     endPoint: url,
     bucketName,
     ...credentials,
-    region: key.default('us-east-1'),
-    pathStyle: z.boolean().default(true),
+    region: z._default(key, 'us-east-1'),
+    pathStyle: z._default(z.boolean(), true),
     customDomain,
-    uploadMethod: z.enum(['POST', 'PUT']).default('POST'),
+    uploadMethod: z._default(z.enum(['POST', 'PUT']), 'POST'),
   })
-  .superRefine((s, ctx) => checkCredentials(s, ctx, true));
+  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, true)));
 
 /** Azure Blob Storage: accessKeyId is the account name, accessKeySecret the account key, bucketName the container. */
 const azureBlobStorage = z
@@ -97,10 +101,10 @@ const azureBlobStorage = z
     ...credentials,
     bucketName,
     /** Defaults to https://{accessKeyId}.blob.core.windows.net */
-    endPoint: url.optional(),
+    endPoint: z.optional(url),
     customDomain,
   })
-  .superRefine((s, ctx) => checkCredentials(s, ctx, true));
+  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, true)));
 
 /** Aliyun OSS. region like oss-cn-hangzhou; OSS URLs are always virtual-hosted (bucket.endpoint). */
 const aliyunOssStorage = z
@@ -110,13 +114,13 @@ const aliyunOssStorage = z
     bucketName,
     ...credentials,
     /** Defaults to https://{region}.aliyuncs.com */
-    endPoint: url.optional(),
+    endPoint: z.optional(url),
     /** endPoint is a domain bound to the bucket (CNAME). */
-    cname: z.boolean().default(false),
+    cname: z._default(z.boolean(), false),
     customDomain,
-    signatureVersion: z.enum(['v1', 'v4']).default('v4'),
+    signatureVersion: z._default(z.enum(['v1', 'v4']), 'v4'),
   })
-  .superRefine((s, ctx) => checkCredentials(s, ctx, true));
+  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, true)));
 
 export const storageInstanceSchema = z.discriminatedUnion('type', [
   localDiskStorage,
@@ -127,32 +131,34 @@ export const storageInstanceSchema = z.discriminatedUnion('type', [
 ]);
 export type StorageInstanceConfig = z.infer<typeof storageInstanceSchema>;
 
-const storageName = z.string().regex(/^storages\.[A-Za-z0-9_-]{1,64}$/, 'must look like storages.Name');
+const storageName = z
+  .string()
+  .check(z.regex(/^storages\.[A-Za-z0-9_-]{1,64}$/, 'must look like storages.Name'));
 
 const GiB = 1024 ** 3;
-const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+const int = (def: number) => z._default(z.coerce.number().check(z.int(), z.nonnegative()), def);
 
 const envSchema = z.object({
-  TABLE_NAME: z.string().min(1).default('storage-files'),
-  DYNAMODB_ENDPOINT: z.string().url().optional(),
-  AWS_REGION: z.string().min(1).default('us-east-1'),
-  STORAGES: z.string().optional(),
-  DEFAULT_STORAGE: storageName.default('storages.Default'),
+  TABLE_NAME: z._default(z.string().check(z.minLength(1)), 'storage-files'),
+  DYNAMODB_ENDPOINT: z.optional(z.url()),
+  AWS_REGION: z._default(z.string().check(z.minLength(1)), 'us-east-1'),
+  STORAGES: z.optional(z.string()),
+  DEFAULT_STORAGE: z._default(storageName, 'storages.Default'),
   MAX_FILE_BYTES: int(5 * GiB),
   /** API Gateway + Lambda cap a request near 6 MB, so the body of an API upload is capped lower than a direct upload. */
   MAX_API_UPLOAD_BYTES: int(4.5 * 1024 * 1024),
-  ALLOWED_CONTENT_TYPES: z.string().default('*/*'),
+  ALLOWED_CONTENT_TYPES: z._default(z.string(), '*/*'),
   PRESIGN_TTL_SECONDS: int(300),
   DEFAULT_QUOTA_BYTES: int(10 * GiB),
-  SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters'),
-  PUBLIC_BASE_URL: z.string().url().optional(),
-  TENANT_CLAIM: z.string().min(1).default('tenant'),
+  SIGNING_SECRET: z.string().check(z.minLength(32, 'must be at least 32 characters')),
+  PUBLIC_BASE_URL: z.optional(z.url()),
+  TENANT_CLAIM: z._default(z.string().check(z.minLength(1)), 'tenant'),
   /** Extra time a PENDING direct upload may take past its URL expiry before the sweeper reaps it. */
   PENDING_GRACE_SECONDS: int(900),
   /** The DynamoDB TTL attribute is only a backstop, set this long after the real expiry. */
   TTL_GRACE_SECONDS: int(86_400),
   /** Remove an expired file when a read meets it (off for functions that are read-only in IAM). */
-  CLEANUP_ON_READ: z.enum(['true', 'false']).default('true'),
+  CLEANUP_ON_READ: z._default(z.enum(['true', 'false']), 'true'),
 });
 
 export interface Config {
@@ -178,7 +184,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const describeIssues = (prefix: string, error: z.ZodError) =>
+const describeIssues = (prefix: string, error: z.core.$ZodError) =>
   error.issues.map((i) => `${prefix}${i.path.join('.')}: ${i.message}`).join('; ');
 
 export function parseConfig(env: Record<string, string | undefined>): Config {

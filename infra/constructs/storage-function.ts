@@ -1,35 +1,40 @@
-import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import {
-  type BundlingOptions,
-  LogLevel,
-  NodejsFunction,
-  OutputFormat,
-  SourceMapMode,
-} from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { buildSync } from 'esbuild';
 import { accessOf, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECONDS } from '../access';
-import { functionEntry, lambdaBundle, projectRoot } from '../bundling';
+import { esbuildOptions, functionEntry, lambdaBundle, projectRoot } from '../bundling';
 
-/** infra/bundling.ts's settings in NodejsFunction's terms (the smoke test builds from the same object). */
-export function cdkBundling(): BundlingOptions {
-  return {
-    format: OutputFormat.ESM,
-    target: lambdaBundle.target,
-    minify: lambdaBundle.minify,
-    sourceMap: lambdaBundle.sourcemap,
-    sourceMapMode: SourceMapMode.DEFAULT,
-    sourcesContent: lambdaBundle.sourcesContent,
-    mainFields: [...lambdaBundle.mainFields],
-    externalModules: [...lambdaBundle.external],
-    banner: lambdaBundle.banner,
-    // Only problems, not a size report per function (does not change the output).
-    logLevel: LogLevel.WARNING,
-  };
+/**
+ * The function's code asset: infra/bundling.ts's esbuild build, run in this process (no Docker,
+ * offline) into the asset folder CDK hands over. CDK's NodejsFunction cannot be used: it passes
+ * esbuild --outfile, and code splitting (an entry file plus its chunks) needs an output folder.
+ * The asset hash is the hash of the build output, so an unchanged bundle keeps its asset.
+ */
+export function functionCode(fn: string): lambda.Code {
+  return lambda.Code.fromAsset(projectRoot, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Never used: local bundling always succeeds or throws; CDK requires an image anyway.
+      image: DockerImage.fromRegistry('dummy'),
+      // Never run either, but part of CDK's asset cache key: without it every function would share
+      // the first function's staged asset (CDK cannot see inside tryBundle).
+      command: ['esbuild', functionEntry(fn)],
+      local: {
+        tryBundle(outputDir: string) {
+          buildSync(esbuildOptions(functionEntry(fn), outputDir));
+          return true;
+        },
+      },
+    },
+  });
 }
+
+/** The handler Lambda calls: `handler` exported by index.mjs. */
+export const FUNCTION_HANDLER = `${lambdaBundle.outFile.replace(/\.mjs$/, '')}.handler`;
 
 export interface StorageFunctionProps {
   /** File name in functions/ (the route table's `fn`). */
@@ -52,7 +57,7 @@ export interface StorageFunctionProps {
  */
 export class StorageFunction extends Construct {
   readonly fn: string;
-  readonly function: NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
 
   constructor(scope: Construct, id: string, props: StorageFunctionProps) {
@@ -68,11 +73,9 @@ export class StorageFunction extends Construct {
       description: `storage function ${props.fn}`,
     });
     logGroup.grantWrite(this.role);
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: functionEntry(props.fn),
-      handler: 'handler',
-      projectRoot,
-      depsLockFilePath: `${projectRoot}/package-lock.json`,
+    this.function = new lambda.Function(this, 'Function', {
+      code: functionCode(props.fn),
+      handler: FUNCTION_HANDLER,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: access.memoryMb ?? DEFAULT_MEMORY_MB,
@@ -89,7 +92,6 @@ export class StorageFunction extends Construct {
         // Stack traces point into the TypeScript sources through the bundle's .map file.
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: cdkBundling(),
     });
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions::AwsSolutions-L1',

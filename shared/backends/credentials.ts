@@ -1,12 +1,15 @@
-import * as z from 'zod';
 import { ConfigError } from '../config';
+import * as z from '../zod';
 
 export interface Credentials {
   accessKeyId: string;
   accessKeySecret: string;
 }
 
-const secretShape = z.object({ accessKeyId: z.string().min(1), accessKeySecret: z.string().min(1) });
+const secretShape = z.object({
+  accessKeyId: z.string().check(z.minLength(1)),
+  accessKeySecret: z.string().check(z.minLength(1)),
+});
 
 /**
  * The credentials of a storage instance: given in its settings, or read from the Secrets Manager

@@ -2,13 +2,13 @@ import { Readable } from 'node:stream';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type * as z from 'zod';
 import { getConfig } from '../config';
 import { AppError, fromStorageError, isAppError, StorageError } from '../errors';
 import { logger } from '../logger';
 import type { Permission } from '../routes';
 import { loadSecrets } from '../secrets';
 import { type Principal, principalFromClaims, requirePermission } from '../service/principal';
+import type * as z from '../zod';
 import { canStreamResponse, requestStreamOf } from './local-stream';
 
 export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
@@ -39,7 +39,7 @@ export interface ApiRequest {
   /** The body's length in bytes, when known (always in Lambda; from Content-Length locally). */
   bodyLength(): number | undefined;
   /** The body parsed as JSON and validated. */
-  json<S extends z.ZodType>(schema: S): z.infer<S>;
+  json<S extends z.ZodMiniType>(schema: S): z.infer<S>;
 }
 
 export interface AuthedRequest extends ApiRequest {

@@ -35,7 +35,7 @@ export function synth(options: SynthOptions = {}) {
     context: {
       ...cdkJson.context,
       ...storageContext,
-      // An empty list of stacks to bundle: NodejsFunction skips esbuild and uses a placeholder asset.
+      // An empty list of stacks to bundle: CDK skips the local esbuild run and uses a placeholder asset.
       ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
     },
   });

@@ -10,7 +10,8 @@ import { esbuildOptions, projectRoot } from '../../infra/bundling';
 
 /**
  * The cloud adapters are loaded on first use; in a Lambda that happens inside one minified ESM
- * bundle. This builds a small entry with the deploy settings, outside the project (no
+ * bundle split into chunks (each adapter and its SDK is a chunk beside index.mjs, read by its
+ * `import()`). This builds a small entry with the deploy settings, outside the project (no
  * node_modules to fall back on), and loads every adapter in a fresh Node process.
  */
 const run = promisify(execFile);
@@ -19,7 +20,12 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 it('every cloud adapter loads and presigns from inside a deploy-style bundle', async () => {
   const options = esbuildOptions(join(projectRoot, 'test/helpers/adapters-entry.ts'), work);
-  await build(options);
+  const { metafile } = await build({ ...options, metafile: true });
+  // Every adapter is its own chunk, loaded only through a dynamic import of the entry's code.
+  const lazy = Object.values(metafile.outputs).flatMap((o) =>
+    o.imports.filter((i) => i.kind === 'dynamic-import' && !i.external),
+  );
+  expect(new Set(lazy.map((i) => i.path)).size).toBeGreaterThanOrEqual(4);
   const storages = {
     'storages.Default': { type: 'local-disk', root: join(work, 'objects') },
     'storages.S3': {
