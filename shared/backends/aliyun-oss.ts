@@ -9,6 +9,7 @@ import {
   kindOfStatus,
   normalize,
   rangeHeader,
+  signedPut,
   startFromContentRange,
   totalFromContentRange,
 } from './common';
@@ -205,12 +206,7 @@ export class AliyunOssBackend implements StorageBackend {
             expires: options.expiresIn,
             'Content-Type': options.contentType,
           });
-      return {
-        method: 'PUT',
-        url,
-        headers: { 'content-type': options.contentType },
-        expiresAt: expiresAt(options.expiresIn, now),
-      };
+      return signedPut(url, options.contentType, options.expiresIn, now);
     } catch (e) {
       throw this.fail('presignUpload', e);
     }

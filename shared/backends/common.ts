@@ -1,6 +1,6 @@
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { StorageError, type StorageErrorKind } from '../errors';
-import type { ByteRange } from './contract';
+import type { ByteRange, PresignedUpload } from './contract';
 
 /** Network failures that mean "the storage could not be reached", whatever the SDK. */
 const NETWORK_CODES = new Set([
@@ -181,3 +181,13 @@ export function chunks<T>(items: T[], size: number): T[][] {
 
 export const expiresAt = (expiresIn: number, now = Date.now()) =>
   new Date(now + expiresIn * 1000).toISOString();
+
+/** Upload instructions for a signed PUT: the client sends the bytes with exactly this content type. */
+export function signedPut(url: string, contentType: string, expiresIn: number, now: number): PresignedUpload {
+  return {
+    method: 'PUT',
+    url,
+    headers: { 'content-type': contentType },
+    expiresAt: expiresAt(expiresIn, now),
+  };
+}

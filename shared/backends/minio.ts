@@ -1,7 +1,15 @@
 import type { Readable } from 'node:stream';
 import { Client, type ClientOptions } from 'minio';
 import { StorageError, type StorageErrorKind } from '../errors';
-import { chunks, exactRange, expiresAt, kindOfStatus, normalize, startFromContentRange } from './common';
+import {
+  chunks,
+  exactRange,
+  expiresAt,
+  kindOfStatus,
+  normalize,
+  signedPut,
+  startFromContentRange,
+} from './common';
 import type {
   ByteRange,
   Capabilities,
@@ -246,12 +254,7 @@ export class MinioBackend implements StorageBackend {
         };
       }
       const url = await this.client.presignedPutObject(this.bucket, key, options.expiresIn);
-      return {
-        method: 'PUT',
-        url,
-        headers: { 'content-type': options.contentType },
-        expiresAt: expiresAt(options.expiresIn, now),
-      };
+      return signedPut(url, options.contentType, options.expiresIn, now);
     } catch (e) {
       throw this.fail('presignUpload', e);
     }

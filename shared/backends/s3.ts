@@ -26,6 +26,7 @@ import {
   kindOfStatus,
   normalize,
   rangeHeader,
+  signedPut,
   startFromContentRange,
   toNodeReadable,
   totalFromContentRange,
@@ -268,12 +269,7 @@ export class S3Backend implements StorageBackend {
         new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: options.contentType }),
         { expiresIn: options.expiresIn },
       );
-      return {
-        method: 'PUT',
-        url,
-        headers: { 'content-type': options.contentType },
-        expiresAt: expiresAt(options.expiresIn, now),
-      };
+      return signedPut(url, options.contentType, options.expiresIn, now);
     } catch (e) {
       throw this.fail('presignUpload', e);
     }
