@@ -13,7 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
-import { esbuildOptions, functionEntry, lambdaFunctions, projectRoot } from '../infra/bundling';
+import {
+  buildFunctionAsset,
+  esbuildOptions,
+  functionEntry,
+  lambdaFunctions,
+  projectRoot,
+} from '../infra/bundling';
 
 /** Structurally the BenchResult of bench/report.ts, so bench/run.ts can list this benchmark. */
 export interface BundleBenchResult {
@@ -28,9 +34,9 @@ export interface BundleBenchResult {
 export interface BundleMeasurement {
   name: string;
   clients: string[];
-  /** What a cold start reads: the entry file plus the chunks it imports statically (transitively). */
+  /** What a cold start reads: the entry file plus any files it imports statically (transitively). */
   bytes: number;
-  /** The whole asset: entry file and every chunk, lazily loaded ones included (no source maps). */
+  /** The whole asset: entry file and the lazy-*.mjs files of its dynamic imports (no source maps). */
   assetBytes: number;
   /** Median of the fresh-process import times. */
   importMs: number;
@@ -79,8 +85,8 @@ function baselineSource(clients: Client[]): string {
 }
 
 /**
- * The output files a cold start loads: the entry file and, transitively, the chunks it imports
- * with static `import` statements (chunks reached only through `import()` load on first use).
+ * The output files a cold start loads: the entry file and, transitively, the files it imports
+ * with static `import` statements (the lazy files, reached only through `import()`, load on first use).
  */
 function coldStartOutputs(metafile: Metafile, entry: string): string[] {
   const seen = new Set<string>();
@@ -106,7 +112,6 @@ function clientsIn(metafile: Metafile, outputs: string[]): Client[] {
 /** Sizes of a build's output files (source maps left out), cold-start set and whole asset. */
 function sizesOf(metafile: Metafile) {
   const js = Object.keys(metafile.outputs).filter((o) => !o.endsWith('.map'));
-  // Not `entryPoint`: esbuild sets it on the chunks of dynamic imports too.
   const entry = js.find((o) => o === 'index.mjs' || o.endsWith('/index.mjs'));
   if (!entry) throw new Error('no entry file in the build output');
   const cold = coldStartOutputs(metafile, entry);
@@ -115,20 +120,15 @@ function sizesOf(metafile: Metafile) {
 }
 
 async function buildFunction(fn: string, outdir: string) {
-  const result = await build({ ...esbuildOptions(functionEntry(fn), outdir), metafile: true });
-  const sizes = sizesOf(result.metafile);
-  return { file: join(outdir, 'index.mjs'), clients: clientsIn(result.metafile, sizes.cold), ...sizes };
+  const metafile = await buildFunctionAsset(functionEntry(fn), outdir);
+  const sizes = sizesOf(metafile);
+  return { file: join(outdir, 'index.mjs'), clients: clientsIn(metafile, sizes.cold), ...sizes };
 }
 
 async function buildBaseline(clients: Client[], outdir: string) {
-  // One file: the minimal handler has no dynamic imports, so there is nothing to split.
-  const {
-    outdir: _,
-    outExtension: __,
-    splitting: ___,
-    chunkNames: ____,
-    ...options
-  } = esbuildOptions('unused', outdir);
+  // One file: what the SDK itself loads with import() (credential providers) is inlined, as in a
+  // hand-made esbuild bundle; the functions get lazy files for it (not read at cold start).
+  const { outdir: _, outExtension: __, plugins: ___, ...options } = esbuildOptions('unused', outdir);
   const result = await build({
     ...options,
     outfile: join(outdir, 'index.mjs'),
@@ -251,10 +251,10 @@ export async function runBundles(options: { id?: string; runs?: number } = {}): 
     const table = (header: string[], body: string[][]) =>
       [header, header.map(() => '---'), ...body].map((r) => `| ${r.join(' | ')} |`).join('\n');
     const details = [
-      `Every bundle is built with infra/bundling.ts (minified ESM, code splitting, source maps, target`,
-      `node22, AWS SDK bundled), the settings CDK deploys with. Cold-start size: index.mjs plus the`,
-      'chunks it imports statically (what a cold start loads; source maps left out); asset: every file',
-      'Lambda gets, lazily loaded chunks (adapters, EventBridge, Secrets Manager) included.',
+      `Every bundle is built with infra/bundling.ts (minified ESM in one file, source maps, target`,
+      `node22, AWS SDK bundled), the settings CDK deploys with. Cold-start size: index.mjs (what a`,
+      'cold start loads; source maps left out); asset: every file Lambda gets, the self-contained',
+      'lazy-*.mjs files of the dynamic imports (adapters, EventBridge, Secrets Manager) included.',
       `Import time: median of ${runs} fresh \`node\` processes`,
       `importing the bundle (NODE_OPTIONS=--enable-source-maps, as in Lambda), on this machine's Node`,
       `${process.version}. Each function is compared with the minimal bundle that uses the same AWS SDK`,

@@ -1,6 +1,6 @@
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BuildOptions } from 'esbuild';
+import { type BuildOptions, build, type Metafile, type Plugin } from 'esbuild';
 import { internalFunctions, routes } from '../shared/routes';
 
 /**
@@ -47,28 +47,68 @@ export const lambdaBundle = {
   banner: ESM_REQUIRE_BANNER,
   /** The file name Lambda loads; `.mjs` makes Node treat it as ESM without a package.json. */
   outFile: 'index.mjs',
-  /**
-   * Code splitting: what the functions load with a dynamic `import()` (the storage adapters and
-   * their SDKs, the EventBridge and Secrets Manager clients) becomes its own chunk next to
-   * index.mjs, read only when first used; a cold start evaluates only index.mjs and its static chunks.
-   */
-  splitting: true,
-  /** Chunks are `.mjs` too, beside the entry file (`chunk-<hash>.mjs`). */
-  chunkNames: 'chunk-[hash]',
-  outExtension: '.mjs',
 } as const;
 
 /**
- * The same settings as esbuild build options (the CDK construct, smoke test, benchmark): the entry
- * becomes `{outdir}/index.mjs`, with its chunks (`chunk-*.mjs`) and source maps beside it.
+ * No code splitting: a cold start reads ONE file and its map, as a hand-written one-file bundle
+ * does (each extra chunk and its map costs import time). What the code loads with a dynamic
+ * `import()` (the storage adapters and their SDKs, the EventBridge and Secrets Manager clients, the
+ * SDK's credential providers) is built instead as its own self-contained file beside index.mjs,
+ * `lazy-<path>.mjs` with the same settings, and the `import()` points at it: read only on first use.
+ * A self-contained file has its own copies of the code it shares with index.mjs: only StorageError
+ * crosses back into the service's code, and it is recognized by a brand, not by its class.
  */
-export function esbuildOptions(entry: string, outdir: string): BuildOptions {
+export const LAZY_FILE = /^lazy-[\w.-]+\.mjs$/;
+
+/** `lazy-<path>.mjs` for the module at `path`: its path from the project (or node_modules), flattened. */
+function lazyFileOf(path: string): string {
+  const name = relative(projectRoot, path)
+    .split(sep)
+    .filter((part) => part !== 'node_modules' && part !== 'dist-es')
+    .join('-')
+    .replace(/(-index)?\.[cm]?[jt]sx?$/, '')
+    .replace(/[^\w.-]+/g, '-')
+    .replace(/^-+/, '');
+  return `lazy-${name}.mjs`;
+}
+
+/** Points every dynamic import of a bundled module at its sibling lazy file; notes the files (name -> source). */
+function lazyImports(used: Map<string, string>): Plugin {
   return {
-    entryPoints: [{ in: entry, out: lambdaBundle.outFile.replace(/\.mjs$/, '') }],
+    name: 'lazy-siblings',
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind !== 'dynamic-import' || args.path.startsWith('node:')) return undefined;
+        const resolved = await build.resolve(args.path, {
+          kind: 'import-statement',
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+        });
+        if (resolved.errors.length || resolved.external || !isAbsolute(resolved.path)) return undefined;
+        const file = lazyFileOf(resolved.path);
+        const known = used.get(file);
+        if (known && known !== resolved.path) throw new Error(`${file}: both ${known} and ${resolved.path}`);
+        used.set(file, resolved.path);
+        return { path: `./${file}`, external: true };
+      });
+    },
+  };
+}
+
+/**
+ * The esbuild options of ONE output file `{outdir}/{outFile}` (the function's index.mjs, or one
+ * lazy module's file); `used` collects the lazy files its dynamic imports point at.
+ */
+export function esbuildOptions(
+  entry: string,
+  outdir: string,
+  used: Map<string, string> = new Map(),
+  outFile: string = lambdaBundle.outFile,
+): BuildOptions {
+  return {
+    entryPoints: [{ in: entry, out: outFile.replace(/\.mjs$/, '') }],
     outdir,
-    outExtension: { '.js': lambdaBundle.outExtension },
-    splitting: lambdaBundle.splitting,
-    chunkNames: lambdaBundle.chunkNames,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     format: lambdaBundle.format,
     target: lambdaBundle.target,
@@ -79,7 +119,35 @@ export function esbuildOptions(entry: string, outdir: string): BuildOptions {
     mainFields: [...lambdaBundle.mainFields],
     external: [...lambdaBundle.external],
     banner: { js: lambdaBundle.banner },
+    plugins: [lazyImports(used)],
     absWorkingDir: projectRoot,
     logLevel: 'warning',
+    metafile: true,
   };
+}
+
+/**
+ * Builds a function's asset into outdir (the CDK construct, smoke test, benchmark): `index.mjs`
+ * and, for each module it (or a lazy file) imports dynamically, `lazy-<path>.mjs`; each with its
+ * `.map`. Returns the builds' metafiles merged (outputs relative to the project root).
+ */
+export async function buildFunctionAsset(entry: string, outdir: string): Promise<Metafile> {
+  const merged: Metafile = { inputs: {}, outputs: {} };
+  const built = new Map<string, string>();
+  const pending: { entry: string; file: string }[] = [{ entry, file: lambdaBundle.outFile }];
+  while (pending.length) {
+    const next = pending.shift() as { entry: string; file: string };
+    const used = new Map<string, string>();
+    const metafile = (await build(esbuildOptions(next.entry, outdir, used, next.file))).metafile as Metafile;
+    Object.assign(merged.inputs, metafile.inputs);
+    Object.assign(merged.outputs, metafile.outputs);
+    for (const [file, source] of [...used].sort(([a], [b]) => a.localeCompare(b))) {
+      const known = built.get(file);
+      if (known && known !== source) throw new Error(`${file}: both ${known} and ${source}`);
+      if (known) continue;
+      built.set(file, source);
+      pending.push({ entry: source, file });
+    }
+  }
+  return merged;
 }

@@ -66,7 +66,18 @@ export type StorageErrorKind =
   | 'Unavailable'
   | 'Unknown';
 
+const STORAGE_ERROR = Symbol.for('storage.StorageError');
+
 export class StorageError extends Error {
+  /**
+   * Recognized by a brand, not by its class: a storage adapter is built as its own file of the
+   * Lambda's asset (infra/bundling.ts lazyModules) with its own copy of this class.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && STORAGE_ERROR in value;
+  }
+  readonly [STORAGE_ERROR] = true;
+
   constructor(
     readonly kind: StorageErrorKind,
     readonly storageType: string,

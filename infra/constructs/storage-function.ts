@@ -1,17 +1,19 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { AssetHashType, DockerImage, Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { buildSync } from 'esbuild';
 import { accessOf, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECONDS } from '../access';
-import { esbuildOptions, functionEntry, lambdaBundle, projectRoot } from '../bundling';
+import { functionEntry, lambdaBundle, projectRoot } from '../bundling';
 
 /**
- * The function's code asset: infra/bundling.ts's esbuild build, run in this process (no Docker,
- * offline) into the asset folder CDK hands over. CDK's NodejsFunction cannot be used: it passes
- * esbuild --outfile, and code splitting (an entry file plus its chunks) needs an output folder.
+ * The function's code asset: infra/bundling.ts's esbuild build, run locally (no Docker,
+ * offline) into the asset folder CDK hands over: index.mjs and the lazy-*.mjs files its dynamic
+ * imports point at. CDK's NodejsFunction cannot be used: it builds one file with esbuild --outfile.
+ * The build needs an esbuild plugin, which buildSync does not take, so it runs in a child process.
  * The asset hash is the hash of the build output, so an unchanged bundle keeps its asset.
  */
 export function functionCode(fn: string): lambda.Code {
@@ -25,7 +27,17 @@ export function functionCode(fn: string): lambda.Code {
       command: ['esbuild', functionEntry(fn)],
       local: {
         tryBundle(outputDir: string) {
-          buildSync(esbuildOptions(functionEntry(fn), outputDir));
+          execFileSync(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              join(projectRoot, 'infra', 'build-function.ts'),
+              functionEntry(fn),
+              outputDir,
+            ],
+            { cwd: projectRoot, stdio: ['ignore', 'inherit', 'inherit'] },
+          );
           return true;
         },
       },

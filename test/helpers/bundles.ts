@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { esbuildOptions, functionEntry } from '../../infra/bundling';
+import { buildFunctionAsset, functionEntry, LAZY_FILE } from '../../infra/bundling';
 
 /**
  * Builds function bundles with the very settings CDK deploys them with (infra/bundling.ts), each
- * into its own folder `{outdir}/{fn}/`: index.mjs with its chunks (`chunk-*.mjs`, the code split
- * off for dynamic imports) beside it, as in the Lambda's asset; the map holds index.mjs. Put outdir outside the project (a temp folder) so a bundle that
+ * into its own folder `{outdir}/{fn}/`: index.mjs with the lazy-*.mjs files its dynamic imports
+ * point at beside it, as in the Lambda's asset; the map holds index.mjs. Put outdir outside the project (a temp folder) so a bundle that
  * still needs something from node_modules cannot find it there.
  */
 export async function buildBundles(outdir: string, fns: readonly string[]): Promise<Map<string, string>> {
@@ -15,11 +14,11 @@ export async function buildBundles(outdir: string, fns: readonly string[]): Prom
   await Promise.all(
     fns.map(async (fn) => {
       const dir = join(outdir, fn);
-      await build(esbuildOptions(functionEntry(fn), dir));
+      await buildFunctionAsset(functionEntry(fn), dir);
       const files = readdirSync(dir);
-      // A bundle is an entry file and its chunks: the smoke test runs it only from this whole folder.
-      if (!files.includes('index.mjs') || !files.some((f) => /^chunk-[A-Z0-9]+\.mjs$/.test(f))) {
-        throw new Error(`${fn}: expected index.mjs and its chunks in ${dir}, found ${files.join(', ')}`);
+      // A bundle is an entry file and its lazy files: the smoke test runs it only from this whole folder.
+      if (!files.includes('index.mjs') || !files.some((f) => LAZY_FILE.test(f))) {
+        throw new Error(`${fn}: expected index.mjs and its lazy files in ${dir}, found ${files.join(', ')}`);
       }
       bundles.set(fn, join(dir, 'index.mjs'));
     }),

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
-import { esbuildOptions } from '../../infra/bundling';
+import { buildFunctionAsset, LAZY_FILE } from '../../infra/bundling';
 import { StorageFunction } from '../../infra/constructs/storage-function';
 
 const work = mkdtempSync(join(tmpdir(), 'storage-cdk-bundles-'));
@@ -19,7 +18,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
  * same settings. `npx cdk synth` bundles the whole stack (docs/deploy.md).
  */
 describe('CDK bundling (real esbuild, no Docker)', () => {
-  it('bundles a function as minified ESM with chunks and source maps, byte for byte as infra/bundling.ts builds it', async () => {
+  it('bundles a function as minified ESM in one file (plus lazy files) with source maps, byte for byte as infra/bundling.ts builds it', async () => {
     const fn = 'preview-object';
     const outdir = join(work, 'cdk.out');
     const app = new App({ outdir });
@@ -42,19 +41,23 @@ describe('CDK bundling (real esbuild, no Docker)', () => {
     // Minified: very long lines (newlines are left only inside template literals).
     expect(cdkBundle.length / cdkBundle.split('\n').length).toBeGreaterThan(1000);
 
-    // The bundle CDK deploys is the one the smoke test runs and the benchmark measures.
-    // Code splitting: the adapters (dynamic imports) are chunks beside index.mjs, in the asset too.
+    // No code splitting: the adapters and rarely used SDK clients (dynamic imports) are
+    // self-contained lazy-*.mjs files beside index.mjs, which imports nothing else statically.
     const files = readdirSync(asset).sort();
-    expect(files.filter((f) => f.startsWith('chunk-') && f.endsWith('.mjs')).length).toBeGreaterThan(1);
+    expect(files).toContain('lazy-shared-backends-s3.mjs');
+    expect(files).toContain('lazy-aws-sdk-client-secrets-manager.mjs');
     expect(
-      files.filter((f) => !f.endsWith('.map')).every((f) => /^(index|chunk-[A-Z0-9]+)\.mjs$/.test(f)),
+      files.filter((f) => !f.endsWith('.map')).every((f) => f === 'index.mjs' || LAZY_FILE.test(f)),
     ).toBe(true);
+    for (const f of files.filter((f) => !f.endsWith('.map'))) expect(files).toContain(`${f}.map`);
+    expect(cdkBundle).toContain('import("./lazy-shared-backends-s3.mjs")');
+    expect(cdkBundle).not.toMatch(/from\s*"\.\//);
 
     // The bundle CDK deploys is the one the smoke test runs and the benchmark measures.
     // At the depth of CDK's bundling folder (cdk.out/bundling-temp-*): the source maps name the
-    // sources relative to the output, and chunk names hash the maps too.
+    // sources relative to the output.
     const own = join(work, 'own', 'bundle');
-    await build(esbuildOptions(join('functions', `${fn}.ts`), own));
+    await buildFunctionAsset(join('functions', `${fn}.ts`), own);
     expect(files).toEqual(readdirSync(own).sort());
     for (const f of files)
       expect(readFileSync(join(asset, f), 'utf8'), f).toBe(readFileSync(join(own, f), 'utf8'));
