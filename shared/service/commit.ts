@@ -165,3 +165,26 @@ export async function abandonClaim(
     if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
   }
 }
+
+/** The READY record a session becomes, once its bytes are stored at `key` and hashed. */
+export function recordFromSession(
+  session: UploadSession,
+  stored: { key: string; size: number; md5: string; sha256: string; blobMd5?: string },
+): FileRecord {
+  return {
+    id: session.uploadId,
+    tenant: session.tenant,
+    storage: session.storage,
+    path: session.path,
+    fileName: baseName(session.path),
+    contentType: session.contentType,
+    ...stored,
+    status: 'READY',
+    visibility: session.visibility,
+    uploadTime: new Date().toISOString(),
+    uploadUser: session.uploadUser,
+    updateUserId: session.uploadUser,
+    expiresAt: session.expires ? Date.now() + session.expires * 1000 : null,
+    retentionSeconds: session.expires ?? null,
+  };
+}

@@ -12,8 +12,8 @@ import {
   type UploadSession,
   type Visibility,
 } from '../metadata/records';
-import { baseName, normalizePath } from '../path';
-import { commitFile, isExpired } from './commit';
+import { normalizePath } from '../path';
+import { commitFile, isExpired, recordFromSession } from './commit';
 import { fileExtension, newId, objectKey } from './keys';
 import { Meter } from './meter';
 import type { Principal } from './principal';
@@ -142,25 +142,7 @@ export async function finalizeSession(session: UploadSession): Promise<FileRecor
   if (session.md5 && session.md5 !== digests.md5) {
     throw await reject(new AppError('MD5_MISMATCH', 'The md5 given does not match the uploaded bytes'));
   }
-  const record: FileRecord = {
-    id: session.uploadId,
-    tenant: session.tenant,
-    storage: session.storage,
-    path: session.path,
-    key: session.key,
-    fileName: baseName(session.path),
-    contentType: session.contentType,
-    size: info.size,
-    md5: digests.md5,
-    sha256: digests.sha256,
-    status: 'READY',
-    visibility: session.visibility,
-    uploadTime: new Date().toISOString(),
-    uploadUser: session.uploadUser,
-    updateUserId: session.uploadUser,
-    expiresAt: session.expires ? Date.now() + session.expires * 1000 : null,
-    retentionSeconds: session.expires ?? null,
-  };
+  const record = recordFromSession(session, { key: session.key, size: info.size, ...digests });
   try {
     return await commitFile(session, record, 'none');
   } catch (e) {

@@ -12,8 +12,8 @@ import {
   type UploadSession,
   type Visibility,
 } from '../metadata/records';
-import { baseName, normalizePath } from '../path';
-import { abandonClaim, type BlobMode, commitFile, isExpired } from './commit';
+import { normalizePath } from '../path';
+import { abandonClaim, type BlobMode, commitFile, isExpired, recordFromSession } from './commit';
 import { blobObjectKey, fileExtension, newId, objectKey } from './keys';
 import { LimitExceeded, Meter } from './meter';
 import type { Principal } from './principal';
@@ -139,26 +139,12 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
       });
     }
 
-    const record: FileRecord = {
-      id: uploadId,
-      tenant,
-      storage: backend.name,
-      path,
+    const record = recordFromSession(session, {
       key,
-      fileName: baseName(path),
-      contentType,
       size: meter.bytes,
-      md5: digests.md5,
-      sha256: digests.sha256,
-      status: 'READY',
-      visibility: input.visibility,
-      uploadTime: new Date().toISOString(),
-      uploadUser: userId,
-      updateUserId: userId,
-      expiresAt: input.expires ? Date.now() + input.expires * 1000 : null,
-      retentionSeconds: input.expires ?? null,
+      ...digests,
       blobMd5: blobMode === 'none' ? undefined : blob?.md5,
-    };
+    });
     return await commitFile(session, record, blobMode);
   } catch (e) {
     await cleanupFailedUpload(session, key, blobMode, blob, stored);

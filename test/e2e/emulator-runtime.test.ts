@@ -1,27 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PresignedUpload } from '../../shared/backends/contract';
-import { startServer } from '../helpers/local-server';
+import { portOpen, startServer } from '../helpers/local-server';
 import { sendUpload } from '../integration/backend-contract';
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-const portOpen = (endpoint: string) =>
-  new Promise<boolean>((resolve) => {
-    const { hostname, port } = new URL(endpoint);
-    const socket = connect(Number(port), hostname);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 describe('STORAGE_EMULATOR=s3|azure npm start: a cloud backend as the default storage on one machine', () => {
   it.each([

@@ -1,12 +1,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startServer } from '../helpers/local-server';
+import { portOpen, startServer } from '../helpers/local-server';
 
 const run = promisify(execFile);
 const dirs: string[] = [];
@@ -18,17 +17,6 @@ const tempDir = () => {
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-const portOpen = (endpoint: string) =>
-  new Promise<boolean>((resolve) => {
-    const { hostname, port } = new URL(endpoint);
-    const socket = connect(Number(port), hostname);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 describe('the one-machine runtime (npm start)', () => {
   it('keeps files across a restart, and Ctrl-C stops everything it started', async () => {

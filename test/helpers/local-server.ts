@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { loadDevSecrets } from '../../infra/local/dev-secrets';
 import { freePort } from '../../infra/local/dynamodb-local';
 import { signDevToken } from '../../infra/local/tokens';
@@ -91,3 +92,15 @@ export function rawRequest(
     req.end(body);
   });
 }
+
+/** Whether something accepts TCP connections at the endpoint's host and port. */
+export const portOpen = (endpoint: string) =>
+  new Promise<boolean>((resolve) => {
+    const { hostname, port } = new URL(endpoint);
+    const socket = connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
