@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -114,9 +114,16 @@ export async function startChildServer(dataDir: string): Promise<ChildServer> {
   for (const name of SERVICE_VARS) delete env[name];
   Object.assign(env, { DATA_DIR: dataDir, PORT: '0', SWEEP_INTERVAL: '0', POWERTOOLS_LOG_LEVEL: 'WARN' });
   // `node --import tsx` (not the tsx CLI, which forks): the spawned pid is the server itself.
+  // To look inside the server during a run: BENCH_SERVER_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p'
+  // (or '--trace-gc' with BENCH_SERVER_STDOUT=/tmp/gc.log to keep what it prints).
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'bench', 'local-server-child.ts')],
+    [
+      ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
+      '--import',
+      'tsx',
+      join(repoRoot, 'bench', 'local-server-child.ts'),
+    ],
     { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -139,7 +146,9 @@ export async function startChildServer(dataDir: string): Promise<ChildServer> {
           if (msg.ready && msg.port) {
             clearTimeout(timer);
             child.stdout?.off('data', onData);
-            child.stdout?.resume();
+            if (process.env.BENCH_SERVER_STDOUT)
+              child.stdout?.pipe(createWriteStream(process.env.BENCH_SERVER_STDOUT));
+            else child.stdout?.resume();
             res(msg.port);
             return;
           }

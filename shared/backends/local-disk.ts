@@ -69,7 +69,7 @@ export class LocalDiskBackend implements StorageBackend {
       // Write to a temp file and rename: a reader never sees half a file, a failed upload leaves nothing.
       await pipeline(
         Buffer.isBuffer(body) ? Readable.from([body]) : body,
-        createWriteStream(temp, { flags: 'wx' }),
+        createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
       );
       await mkdir(dirname(target), { recursive: true });
       await rename(temp, target);

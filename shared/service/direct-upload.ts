@@ -135,10 +135,10 @@ export async function finalizeSession(session: UploadSession): Promise<FileRecor
     );
   }
   // Hash the stored bytes: the md5 recorded is always the real one, and a given md5 is verified.
-  const meter = new Meter(info.size);
+  const meter = new Meter(info.size, info.size);
   const { body } = await backend.get(session.key);
   await pipeline(body, meter, new Writable({ write: (_c, _e, done) => done() }));
-  const digests = meter.digests();
+  const digests = await meter.digests();
   if (session.md5 && session.md5 !== digests.md5) {
     throw await reject(new AppError('MD5_MISMATCH', 'The md5 given does not match the uploaded bytes'));
   }

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { createHasher, type Digests, type Hasher } from './hasher';
 
 /** Thrown inside the stream when more bytes arrive than were allowed. */
 export class LimitExceeded extends Error {
@@ -9,15 +9,19 @@ export class LimitExceeded extends Error {
 /**
  * A pass-through that counts bytes and computes md5 and sha256 while the body streams to the
  * backend, and stops the stream as soon as it exceeds `limit`, so nothing is buffered and an
- * oversize body is cut off instead of being stored.
+ * oversize body is cut off instead of being stored. `sizeHint` (the declared length) lets a large
+ * body hash on two cores.
  */
 export class Meter extends Transform {
   bytes = 0;
-  private readonly md5 = createHash('md5');
-  private readonly sha256 = createHash('sha256');
+  private readonly hasher: Hasher;
 
-  constructor(private readonly limit: number) {
-    super();
+  constructor(
+    private readonly limit: number,
+    sizeHint?: number,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.hasher = createHasher(sizeHint);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
@@ -26,12 +30,22 @@ export class Meter extends Transform {
       done(new LimitExceeded(`more than ${this.limit} bytes`));
       return;
     }
-    this.md5.update(chunk);
-    this.sha256.update(chunk);
-    done(null, chunk);
+    const hashing = this.hasher.update(chunk);
+    if (!hashing) {
+      done(null, chunk);
+      return;
+    }
+    // The bytes may go on while the hasher catches up; the next chunk waits for it.
+    this.push(chunk);
+    hashing.then(() => done(), done);
   }
 
-  digests(): { md5: string; sha256: string } {
-    return { md5: this.md5.digest('hex'), sha256: this.sha256.digest('hex') };
+  override _destroy(error: Error | null, done: (error: Error | null) => void): void {
+    if (error) this.hasher.abort();
+    done(error);
+  }
+
+  digests(): Promise<Digests> {
+    return this.hasher.digests();
   }
 }

@@ -110,7 +110,7 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
       // Otherwise another upload is writing this content right now: store this one on its own.
     }
 
-    const meter = new Meter(reservedBytes);
+    const meter = new Meter(reservedBytes, input.size);
     let streamError: unknown;
     const metered = pipe(input.body, meter, (e) => {
       streamError = e;
@@ -132,7 +132,7 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
       }
       throw cause;
     }
-    const digests = meter.digests();
+    const digests = await meter.digests();
     if (input.md5 && input.md5 !== digests.md5) {
       throw new AppError('MD5_MISMATCH', 'The md5 given does not match the bytes received', {
         actual: digests.md5,

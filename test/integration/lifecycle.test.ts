@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { getStorage } from '../../shared/backends/registry';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getFileRecord, getSession } from '../../shared/metadata/records';
 import { completeUpload, signUpload } from '../../shared/service/direct-upload';
+import { OFFLOAD_MIN_BYTES } from '../../shared/service/hasher';
 import { listFiles } from '../../shared/service/list';
 import { createLink, findFile, openPreview } from '../../shared/service/read';
 import { deleteFile } from '../../shared/service/remove';
@@ -111,7 +113,7 @@ describe('expiry (integration)', () => {
 });
 
 describe('direct upload (integration)', () => {
-  const sendTo = async (url: string, data: string) => {
+  const sendTo = async (url: string, data: string | Buffer) => {
     const query = new URL(url).searchParams;
     return (getStorage() as LocalDiskBackend).acceptSignedUpload(query, Readable.from([Buffer.from(data)]));
   };
@@ -142,6 +144,33 @@ describe('direct upload (integration)', () => {
     expect((await completeUpload(t, signed.uploadId)).id).toBe(record.id);
     expect(await getUsage('direct-ok')).toMatchObject({ reservedBytes: 0, usedBytes: 10, fileCount: 1 });
     await expectQuotaConsistent('direct-ok');
+  });
+
+  it('complete hashes a large stored object (on worker threads) and checks the md5 given', async () => {
+    const t = principal('direct-big');
+    const data = randomBytes(OFFLOAD_MIN_BYTES + 77);
+    const sign = (path: string, hash: string) =>
+      signUpload({
+        principal: t,
+        path,
+        size: data.length,
+        md5: hash,
+        visibility: 'private',
+        onConflict: 'overwrite',
+      });
+    const good = await sign('big.bin', md5(data));
+    expect(await sendTo(good.url, data)).toBe('ok');
+    expect(await completeUpload(t, good.uploadId)).toMatchObject({ size: data.length, md5: md5(data) });
+
+    const bad = await sign('bad.bin', md5('something else'));
+    expect(await sendTo(bad.url, data)).toBe('ok');
+    expect(await failure(completeUpload(t, bad.uploadId))).toBe('400 MD5_MISMATCH');
+    expect(await getUsage('direct-big')).toMatchObject({
+      usedBytes: data.length,
+      reservedBytes: 0,
+      fileCount: 1,
+    });
+    await expectQuotaConsistent('direct-big');
   });
 
   it('two completes at once both answer with the file, and its bytes stay', async () => {

@@ -1,9 +1,12 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getStorage } from '../../shared/backends/registry';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getBlob, getFileRecord } from '../../shared/metadata/records';
+import { OFFLOAD_MIN_BYTES } from '../../shared/service/hasher';
 import { findFile } from '../../shared/service/read';
 import { deleteFile } from '../../shared/service/remove';
 import { uploadFile } from '../../shared/service/upload';
@@ -203,6 +206,39 @@ describe('upload (integration: DynamoDB Local + local disk)', () => {
     expect((await findFile('up-named', 'storages.Other', 'a.txt')).record.size).toBe(6);
     expect(storedFiles(join(env.root, 'other')).filter((f) => f.startsWith('up-named/'))).toHaveLength(1);
     await expectQuotaConsistent('up-named');
+  });
+
+  describe('large bodies (as the local server accepts them)', () => {
+    beforeAll(() => env.reconfigure({ MAX_API_UPLOAD_BYTES: String(64 * 1024 * 1024) }));
+    afterAll(() => env.reconfigure({ MAX_API_UPLOAD_BYTES: undefined }));
+
+    it('a large body (hashed on worker threads) gets the md5 and sha256 of its bytes', async () => {
+      const t = principal('up-big');
+      const data = randomBytes(OFFLOAD_MIN_BYTES + 3 * 1024 * 1024 + 1);
+      const record = await upload(t, 'big.bin', data);
+      expect(record).toMatchObject({
+        size: data.length,
+        md5: md5(data),
+        sha256: createHash('sha256').update(data).digest('hex'),
+      });
+      expect(readFileSync(join(root, record.key)).equals(data)).toBe(true);
+      // The same content with its md5 given is stored once, under the md5.
+      const deduped = await upload(t, 'again.bin', data, { md5: md5(data) });
+      expect(deduped).toMatchObject({ md5: md5(data), size: data.length });
+      await expectQuotaConsistent('up-big');
+    });
+
+    it('a large body with a wrong md5, or longer than it declared, is refused and leaves nothing', async () => {
+      const t = principal('up-big-bad');
+      const data = randomBytes(OFFLOAD_MIN_BYTES + 1024);
+      expect(await failure(upload(t, 'wrong.bin', data, { md5: md5('other') }))).toBe('400 MD5_MISMATCH');
+      // Declares 1 KiB less than it sends: the stream is cut off at the declared length.
+      expect(await failure(upload(t, 'long.bin', data, { size: OFFLOAD_MIN_BYTES }))).toBe(
+        '413 FILE_TOO_LARGE',
+      );
+      expect(storedFiles(root).filter((f) => f.startsWith('up-big-bad/'))).toEqual([]);
+      expect(await getUsage('up-big-bad')).toMatchObject({ usedBytes: 0, reservedBytes: 0, fileCount: 0 });
+    });
   });
 
   it('concurrent uploads never push the counter past the limit', async () => {
