@@ -17,6 +17,7 @@ export const handler = httpHandler('upload', async (req) => {
     onConflict: parseOnConflict(form.fields.onConflict),
     contentType: form.fields.contentType || form.mimeType,
     body: form.stream,
+    sizeHint: req.bodyLength(),
   });
   return { status: 201, json: toAttachment(record, req.baseUrl) };
 });

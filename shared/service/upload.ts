@@ -28,6 +28,8 @@ export interface UploadInput {
   contentType?: string;
   /** Declared length (Content-Length), when the client sent one. */
   size?: number;
+  /** About how long the body is when `size` is unknown (a form's whole length): only picks how to hash. */
+  sizeHint?: number;
   md5?: string;
   expires?: number;
   visibility: Visibility;
@@ -110,7 +112,7 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
       // Otherwise another upload is writing this content right now: store this one on its own.
     }
 
-    const meter = new Meter(reservedBytes, input.size);
+    const meter = new Meter(reservedBytes, input.size ?? input.sizeHint);
     let streamError: unknown;
     const metered = pipe(input.body, meter, (e) => {
       streamError = e;

@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { portOpen, startServer } from '../helpers/local-server';
 
 const run = promisify(execFile);
+const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 const dirs: string[] = [];
 const tempDir = () => {
   const d = mkdtempSync(join(tmpdir(), 'storage-runtime-'));
@@ -19,7 +21,7 @@ afterAll(() => {
 });
 
 describe('the one-machine runtime (npm start)', () => {
-  it('keeps files across a restart, and Ctrl-C stops everything it started', async () => {
+  it('keeps files, large ones too, across a restart, and Ctrl-C stops everything it started', async () => {
     const dataDir = tempDir();
     const first = await startServer(dataDir, { SWEEP_INTERVAL: '0' });
     expect(first.output()).toMatch(/ready on http:\/\/localhost:\d+/);
@@ -30,6 +32,25 @@ describe('the one-machine runtime (npm start)', () => {
       body: 'still here',
     });
     expect(put.status).toBe(201);
+    // Bodies past the Lambda cap stream through, hashed on worker threads, by PUT and by form.
+    const big = randomBytes(12 * 1024 * 1024 + 3);
+    const bigPut = await fetch(`${first.url}/v1/objects/big/put.bin`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}` },
+      body: big,
+    });
+    const form = new FormData();
+    form.set('path', 'big/form.bin');
+    form.set('file', new Blob([big]), 'form.bin');
+    const bigForm = await fetch(`${first.url}/v1/objects`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: form,
+    });
+    for (const res of [bigPut, bigForm]) {
+      expect(res.status).toBe(201);
+      expect(await res.json()).toMatchObject({ size: big.length, md5: md5(big) });
+    }
     expect(await portOpen(first.dynamoEndpoint)).toBe(true);
     expect(await first.stop()).toBe(0);
     expect(await portOpen(first.dynamoEndpoint)).toBe(false);
@@ -43,6 +64,12 @@ describe('the one-machine runtime (npm start)', () => {
       });
       expect(get.status).toBe(200);
       expect(await get.text()).toBe('still here');
+      for (const path of ['big/put.bin', 'big/form.bin']) {
+        const res = await fetch(`${second.url}/v1/objects/${path}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(Buffer.from(await res.arrayBuffer()).equals(big)).toBe(true);
+      }
     } finally {
       await second.stop();
     }
