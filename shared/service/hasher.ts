@@ -25,9 +25,20 @@ export interface Hasher {
  */
 export const OFFLOAD_MIN_BYTES = 8 * 1024 * 1024;
 
+/**
+ * At most this many bodies are hashed on the workers at once; more would only share the same two
+ * workers (no faster) while each holds a ring. The rest hash inline.
+ */
+export const MAX_OFFLOADED = 4;
+
 /** A hasher for a body of `sizeHint` bytes (unknown: inline). */
 export function createHasher(sizeHint?: number): Hasher {
-  if (sizeHint !== undefined && sizeHint >= OFFLOAD_MIN_BYTES && availableParallelism() > 1) {
+  if (
+    sizeHint !== undefined &&
+    sizeHint >= OFFLOAD_MIN_BYTES &&
+    OffloadedHasher.active < MAX_OFFLOADED &&
+    availableParallelism() > 1
+  ) {
     return new OffloadedHasher();
   }
   return new InlineHasher();
@@ -51,7 +62,7 @@ export class InlineHasher implements Hasher {
 }
 
 /** Bytes of shared memory per offloaded body: bounds what slow workers can make us hold. */
-const RING_BYTES = 8 * 1024 * 1024;
+const RING_BYTES = 4 * 1024 * 1024;
 /** Bytes copied before the workers are told about them: one message per MiB, not per socket read. */
 const BATCH_BYTES = 1024 * 1024;
 
@@ -203,6 +214,8 @@ class WorkerLane implements Lane {
  * returns a promise, so the stream waits instead of buffering.
  */
 export class OffloadedHasher implements Hasher {
+  /** Offloaded bodies not yet finished or aborted. */
+  static active = 0;
   private readonly ring = new SharedArrayBuffer(RING_BYTES);
   private readonly view = new Uint8Array(this.ring);
   private readonly md5: WorkerLane;
@@ -211,9 +224,11 @@ export class OffloadedHasher implements Hasher {
   private posted = 0;
   private waiting: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
-  private finished = false;
+  private result: Promise<Digests> | undefined;
+  private released = false;
 
   constructor() {
+    OffloadedHasher.active++;
     const progress = () => this.onProgress();
     const failed = (error: Error) => this.fail(error);
     this.md5 = new WorkerLane('md5', this.ring, progress, failed);
@@ -287,19 +302,33 @@ export class OffloadedHasher implements Hasher {
     this.waiting = undefined;
   }
 
-  async digests(): Promise<Digests> {
-    if (this.failure) throw this.failure;
-    this.finished = true;
-    this.post();
-    const [md5, sha256] = await Promise.all([this.md5.finish(), this.sha256.finish()]);
-    return { md5, sha256 };
+  digests(): Promise<Digests> {
+    this.result ??= this.finish();
+    return this.result;
+  }
+
+  private async finish(): Promise<Digests> {
+    try {
+      if (this.failure) throw this.failure;
+      this.post();
+      const [md5, sha256] = await Promise.all([this.md5.finish(), this.sha256.finish()]);
+      return { md5, sha256 };
+    } finally {
+      this.release();
+    }
   }
 
   abort(): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (this.result) return;
     this.md5.drop();
     this.sha256.drop();
     this.fail(new Error('hashing aborted'));
+    this.release();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    OffloadedHasher.active--;
   }
 }

@@ -6,6 +6,7 @@ import {
   createHasher,
   type Hasher,
   InlineHasher,
+  MAX_OFFLOADED,
   OFFLOAD_MIN_BYTES,
   OffloadedHasher,
 } from '../../shared/service/hasher';
@@ -66,6 +67,36 @@ describe('hasher', () => {
     }
     const digests = await Promise.all(hashers.map((h) => h.digests()));
     expect(digests).toEqual(bodies.map(expected));
+  });
+
+  it(`hashes at most ${MAX_OFFLOADED} bodies on the workers at once, the others inline`, async () => {
+    const before = OffloadedHasher.active;
+    const made: Hasher[] = [];
+    const make = () => {
+      const h = createHasher(OFFLOAD_MIN_BYTES);
+      made.push(h);
+      return h;
+    };
+    const busy = Array.from({ length: MAX_OFFLOADED - before }, make);
+    expect(busy.every((h) => h instanceof OffloadedHasher)).toBe(true);
+    expect(make()).toBeInstanceOf(InlineHasher);
+    // Finishing one, or aborting one, makes room for one more.
+    await (busy[0] as Hasher).digests();
+    expect(make()).toBeInstanceOf(OffloadedHasher);
+    expect(make()).toBeInstanceOf(InlineHasher);
+    (busy[1] as Hasher).abort();
+    expect(make()).toBeInstanceOf(OffloadedHasher);
+    for (const h of made) h.abort();
+    expect(OffloadedHasher.active).toBe(before);
+  });
+
+  it('digests() asked twice answers the same', async () => {
+    const data = randomBytes(MiB);
+    const hasher = new OffloadedHasher();
+    await hasher.update(data);
+    const [a, b] = await Promise.all([hasher.digests(), hasher.digests()]);
+    expect(a).toEqual(expected(data));
+    expect(await hasher.digests()).toEqual(a);
   });
 
   it('an empty body has the digests of no bytes', async () => {
