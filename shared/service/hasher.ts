@@ -62,9 +62,9 @@ export class InlineHasher implements Hasher {
 }
 
 /** Bytes of shared memory per offloaded body: bounds what slow workers can make us hold. */
-const RING_BYTES = 4 * 1024 * 1024;
-/** Bytes copied before the workers are told about them: one message per MiB, not per socket read. */
-const BATCH_BYTES = 1024 * 1024;
+const RING_BYTES = 8 * 1024 * 1024;
+/** Bytes copied before the workers are told about them: one message per 2 MiB, not per socket read. */
+const BATCH_BYTES = 2 * 1024 * 1024;
 
 type Algorithm = 'md5' | 'sha256';
 type ToWorker =
