@@ -96,6 +96,7 @@ describe('hasher', () => {
     await hasher.update(data);
     const [a, b] = await Promise.all([hasher.digests(), hasher.digests()]);
     expect(a).toEqual(expected(data));
+    expect(b).toEqual(a);
     expect(await hasher.digests()).toEqual(a);
   });
 
