@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { loadDevSecrets } from '../infra/local/dev-secrets';
+import { LOCAL_SERVER_NODE_FLAGS } from '../infra/local/node-flags';
 import { signDevToken } from '../infra/local/tokens';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -113,12 +114,14 @@ export async function startChildServer(dataDir: string): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of SERVICE_VARS) delete env[name];
   Object.assign(env, { DATA_DIR: dataDir, PORT: '0', SWEEP_INTERVAL: '0', POWERTOOLS_LOG_LEVEL: 'WARN' });
-  // `node --import tsx` (not the tsx CLI, which forks): the spawned pid is the server itself.
+  // `node --import tsx` (not the tsx CLI, which forks): the spawned pid is the server itself. The
+  // node flags are those of `npm start`.
   // To look inside the server during a run: BENCH_SERVER_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p'
   // (or '--trace-gc' with BENCH_SERVER_STDOUT=/tmp/gc.log to keep what it prints).
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      ...LOCAL_SERVER_NODE_FLAGS,
       ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',

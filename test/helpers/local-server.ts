@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { loadDevSecrets } from '../../infra/local/dev-secrets';
 import { freePort } from '../../infra/local/dynamodb-local';
+import { LOCAL_SERVER_NODE_FLAGS } from '../../infra/local/node-flags';
 import { signDevToken } from '../../infra/local/tokens';
 
 export interface StartedServer {
@@ -19,10 +20,14 @@ export interface StartedServer {
 /** Starts the service exactly as `npm start` does (infra/local/start.ts), in its own process. */
 export async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<StartedServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/local/start.ts'], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...LOCAL_SERVER_NODE_FLAGS, '--import', 'tsx', 'infra/local/start.ts'],
+    {
+      env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout?.on('data', (c: Buffer) => {
     output += c.toString();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { LOCAL_SERVER_NODE_FLAGS } from '../../infra/local/node-flags';
 import { errorCodes } from '../../shared/errors';
 
 describe('README', () => {
@@ -14,5 +15,17 @@ describe('README', () => {
   it('keeps exactly the two quick-start commands', () => {
     const commands = readme.match(/^npm ci && npm (start|test)$/gm);
     expect(commands).toEqual(['npm ci && npm start', 'npm ci && npm test']);
+  });
+});
+
+describe('package.json', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+
+  it('npm start runs the local server with the node flags the tests and benchmarks use', () => {
+    expect(pkg.scripts.start).toBe(
+      ['node', ...LOCAL_SERVER_NODE_FLAGS, '--import tsx infra/local/start.ts'].join(' '),
+    );
   });
 });
