@@ -19,6 +19,18 @@ public class DynamoDbLocalLauncher {
       if (connector instanceof ServerConnector) ((ServerConnector) connector).setHost("127.0.0.1");
     }
     proxy.start();
+    // Stdin is a pipe from the Node process that started us: it closes when that process ends,
+    // however it ends (even SIGKILL), and then DynamoDB Local must not live on as an orphan.
+    Thread watchParent = new Thread(() -> {
+      try {
+        while (System.in.read() != -1) {}
+      } catch (Exception e) {
+        // a broken pipe is the same news as EOF
+      }
+      System.exit(0);
+    });
+    watchParent.setDaemon(true);
+    watchParent.start();
     System.out.println("DynamoDB Local ready on 127.0.0.1");
     proxy.join();
   }

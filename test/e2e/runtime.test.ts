@@ -75,6 +75,20 @@ describe('the one-machine runtime (npm start)', () => {
     }
   });
 
+  it('a killed server (SIGKILL, no chance to clean up) leaves no DynamoDB Local behind', async () => {
+    const server = await startServer(tempDir(), { SWEEP_INTERVAL: '0' });
+    expect(await portOpen(server.dynamoEndpoint)).toBe(true);
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    server.child.kill('SIGKILL');
+    await exited;
+    // DynamoDB Local sees its stdin pipe close and exits on its own.
+    const deadline = Date.now() + 10_000;
+    while ((await portOpen(server.dynamoEndpoint)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await portOpen(server.dynamoEndpoint)).toBe(false);
+  });
+
   it('`npm run --silent token` prints a token and nothing else', async () => {
     const dataDir = tempDir();
     const { stdout, stderr } = await run(
