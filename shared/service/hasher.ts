@@ -103,11 +103,6 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Lane {
-  onMessage(m: FromWorker): void;
-  onWorkerFailed(error: Error): void;
-}
-
 /**
  * One worker per algorithm for the whole process, started on first use; it keeps the process
  * alive only while a body is being hashed (something is awaiting it then).
@@ -121,7 +116,7 @@ class HashWorker {
     execArgv: [],
     resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 },
   });
-  private readonly lanes = new Map<number, Lane>();
+  private readonly lanes = new Map<number, WorkerLane>();
   private nextId = 1;
 
   static get(algorithm: Algorithm): HashWorker {
@@ -145,7 +140,7 @@ class HashWorker {
     this.worker.on('exit', (code) => fail(new Error(`${algorithm} worker exited with code ${code}`)));
   }
 
-  open(lane: Lane, ring: SharedArrayBuffer): number {
+  open(lane: WorkerLane, ring: SharedArrayBuffer): number {
     const id = this.nextId++;
     if (this.lanes.size === 0) this.worker.ref();
     this.lanes.set(id, lane);
@@ -163,10 +158,11 @@ class HashWorker {
 }
 
 /** What one worker has done with one body. */
-class WorkerLane implements Lane {
+class WorkerLane {
   readonly worker: HashWorker;
   readonly id: number;
   hashed = 0;
+  private closed = false;
   private digest: { resolve: (hex: string) => void; reject: (e: Error) => void } | undefined;
 
   constructor(
@@ -184,12 +180,13 @@ class WorkerLane implements Lane {
       this.hashed = m.total;
       this.onProgress();
     } else {
-      this.worker.close(this.id);
+      this.close();
       this.digest?.resolve(m.hex);
     }
   }
 
   onWorkerFailed(error: Error): void {
+    this.closed = true; // the worker is gone, and with it what it held
     this.digest?.reject(error);
     this.onFailure(error);
   }
@@ -202,8 +199,15 @@ class WorkerLane implements Lane {
     return hex;
   }
 
+  /** Tells the worker to forget this body, unless it is done with it already. */
   drop(): void {
+    if (this.closed) return;
     this.worker.send({ type: 'drop', id: this.id });
+    this.close();
+  }
+
+  private close(): void {
+    this.closed = true;
     this.worker.close(this.id);
   }
 }
@@ -320,15 +324,19 @@ export class OffloadedHasher implements Hasher {
 
   abort(): void {
     if (this.result) return;
-    this.md5.drop();
-    this.sha256.drop();
     this.fail(new Error('hashing aborted'));
     this.release();
   }
 
+  /**
+   * Frees this body's place among MAX_OFFLOADED and whatever the workers still hold for it (after
+   * a failure or an abort), so that an idle worker no longer keeps the process alive.
+   */
   private release(): void {
     if (this.released) return;
     this.released = true;
+    this.md5.drop();
+    this.sha256.drop();
     OffloadedHasher.active--;
   }
 }
