@@ -252,10 +252,10 @@ export async function runLargeFile(options: LargeFileOptions = {}): Promise<Benc
     const downloadRate = median(downloads.map(rate));
     // Each phase against the copy of its own round (seconds apart), then the median over the rounds:
     // the VM's speed drifts over a run, and a ratio taken side by side cancels most of that drift.
-    const against = (phases: Phase[]) =>
-      phases.map((p, i) => rate(p) / rate(copies[i] as Phase)).filter((r) => Number.isFinite(r));
-    const uploadRatio = median(against(uploads));
-    const downloadRatio = median(against(downloads));
+    // (Every round's copy runs before its upload and download, so copies[i] exists.)
+    const vsCopy = (p: Phase, round: number) => rate(p) / rate(copies[round] as Phase);
+    const uploadRatio = median(uploads.map(vsCopy));
+    const downloadRatio = median(downloads.map(vsCopy));
     const peakRss = Math.max(final?.hwm ?? 0, uploadPeak, downloadPeak);
     const hashSample = Math.min(bytes, 256 * 1024 ** 2);
     const bothRate = hashRate(pattern, hashSample, ['md5', 'sha256']);
@@ -266,7 +266,7 @@ export async function runLargeFile(options: LargeFileOptions = {}): Promise<Benc
         `${name}, round ${i + 1}`,
         `${p.seconds.toFixed(2)} s`,
         fmtMBps(rate(p)),
-        fmtRatio(rate(p) / rate(copies[i] as Phase)),
+        fmtRatio(vsCopy(p, i)),
         `${p.cpu.user.toFixed(2)} s + ${p.cpu.sys.toFixed(2)} s (${perGiB(p).toFixed(2)} s/GiB)`,
       ]);
 

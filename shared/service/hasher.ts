@@ -63,6 +63,14 @@ export class InlineHasher implements Hasher {
 
 /** Bytes of shared memory per offloaded body: bounds what slow workers can make us hold. */
 const RING_BYTES = 8 * 1024 * 1024;
+/**
+ * Rings of finished bodies, for the next ones. A ring also lives on in the workers' heaps (each got
+ * it in a message) until they collect garbage, which they seldom do as they allocate little; a new
+ * ring per body would therefore pile up tens of MB. Reused, there are never more than
+ * MAX_OFFLOADED rings.
+ */
+const idleRings: SharedArrayBuffer[] = [];
+
 /** Bytes copied before the workers are told about them: one message per 2 MiB, not per socket read. */
 const BATCH_BYTES = 2 * 1024 * 1024;
 
@@ -220,7 +228,7 @@ class WorkerLane {
 export class OffloadedHasher implements Hasher {
   /** Offloaded bodies not yet finished or aborted. */
   static active = 0;
-  private readonly ring = new SharedArrayBuffer(RING_BYTES);
+  private readonly ring = idleRings.pop() ?? new SharedArrayBuffer(RING_BYTES);
   private readonly view = new Uint8Array(this.ring);
   private readonly md5: WorkerLane;
   private readonly sha256: WorkerLane;
@@ -337,6 +345,9 @@ export class OffloadedHasher implements Hasher {
     this.released = true;
     this.md5.drop();
     this.sha256.drop();
+    // Safe to reuse even after an abort: each worker handles its messages in order, so it is done
+    // with this body's ranges before it reads any of the next body's.
+    idleRings.push(this.ring);
     OffloadedHasher.active--;
   }
 }
