@@ -258,18 +258,23 @@ export class OffloadedHasher implements Hasher {
 
   update(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) return Promise.reject(this.failure);
-    for (let at = 0; at < chunk.length; ) {
-      if (this.room === 0) return this.copyRest(chunk.subarray(at));
-      at += this.copyPart(chunk.subarray(at, at + this.room));
-    }
-    return undefined;
+    const rest = this.copyWhileRoom(chunk);
+    return rest.length > 0 ? this.copyRest(rest) : undefined;
+  }
+
+  /** Copies as much of `chunk` as the ring has room for; returns what is left. */
+  private copyWhileRoom(chunk: Buffer): Buffer {
+    let at = 0;
+    while (at < chunk.length && this.room > 0) at += this.copyPart(chunk.subarray(at, at + this.room));
+    return chunk.subarray(at);
   }
 
   /** Copies what is left of a chunk, waiting for the workers whenever the ring is full. */
   private async copyRest(rest: Buffer): Promise<void> {
-    for (let at = 0; at < rest.length; ) {
-      if (this.room === 0) await this.waitForRoom();
-      at += this.copyPart(rest.subarray(at, at + this.room));
+    let left = rest;
+    while (left.length > 0) {
+      await this.waitForRoom();
+      left = this.copyWhileRoom(left);
     }
   }
 
