@@ -36,10 +36,11 @@ export const routes: readonly Route[] = [
   { method: 'PUT', path: '/v1/quota/{tenant}', fn: 'set-quota', permission: 'manage' },
   { method: 'POST', path: '/v1/usage/recalculate', fn: 'recalculate-usage', permission: 'manage' },
   { method: 'GET', path: '/v1/storages', fn: 'list-storages', permission: 'download' },
+  { method: 'POST', path: '/v1/audit', fn: 'run-audit', permission: 'manage' },
 ];
 
 /** Functions without a route: triggered by a schedule or by storage events. */
-export const internalFunctions = ['sweep-expired', 'on-object-created'] as const;
+export const internalFunctions = ['sweep-expired', 'on-object-created', 'audit-integrity'] as const;
 
 export const routeKey = (r: Pick<Route, 'method' | 'path'>) => `${r.method} ${r.path}`;
 

@@ -3,7 +3,15 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { getConfig } from '../config';
-import { AppError, fromStorageError, isAppError, StorageError } from '../errors';
+import {
+  AppError,
+  fromStorageError,
+  isAppError,
+  isBusyError,
+  RETRY_AFTER_SECONDS,
+  StorageError,
+  serviceBusy,
+} from '../errors';
 import { logger } from '../logger';
 import type { Permission } from '../routes';
 import { loadSecrets } from '../secrets';
@@ -103,9 +111,16 @@ export function errorResult(error: unknown): HttpResult {
     ? error
     : error instanceof StorageError
       ? fromStorageError(error)
-      : new AppError('INTERNAL', 'Internal error');
+      : isBusyError(error)
+        ? serviceBusy(error)
+        : new AppError('INTERNAL', 'Internal error');
   if (appError.status >= 500) logger.error('request failed', { error: error as Error });
-  return { status: appError.status, json: { error: { code: appError.code, message: appError.message } } };
+  const retryAfter = RETRY_AFTER_SECONDS[appError.code];
+  return {
+    status: appError.status,
+    headers: retryAfter ? { 'retry-after': String(retryAfter) } : undefined,
+    json: { error: { code: appError.code, message: appError.message } },
+  };
 }
 
 async function toLambdaResult(result: HttpResult, event: ApiEvent): Promise<LambdaResult> {

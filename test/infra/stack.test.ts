@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { functionAccess, OBJECT_ACTIONS, READ_TABLE_ACTIONS, WRITE_TABLE_ACTIONS } from '../../infra/access';
 import { lambdaFunctions } from '../../infra/bundling';
 import { parseStackConfig } from '../../infra/config';
-import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/metadata/schema';
+import { SWEEP_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/metadata/schema';
 import { internalFunctions, routeKey, routes } from '../../shared/routes';
 import { AUDIENCE, ISSUER, synth } from './synth';
 
@@ -202,7 +202,7 @@ describe('StorageStack template', () => {
       );
       expect(table.Properties.GlobalSecondaryIndexes).toEqual(definition.GlobalSecondaryIndexes);
       expect(table.Properties.GlobalSecondaryIndexes[0]).toMatchObject({
-        IndexName: EXPIRY_INDEX,
+        IndexName: SWEEP_INDEX,
         Projection: { ProjectionType: 'KEYS_ONLY' },
       });
     });
@@ -347,9 +347,9 @@ describe('StorageStack template', () => {
           access.table === 'write' ? WRITE_TABLE_ACTIONS : access.table === 'read' ? READ_TABLE_ACTIONS : [];
         expect(actionsOf(grants, 'dynamodb:'), fn).toEqual([...table].sort());
         for (const g of grants.filter((x) => x.action.startsWith('dynamodb:'))) {
-          const onIndex = JSON.stringify(g.resource).includes(`/index/${EXPIRY_INDEX}`);
+          const onIndex = JSON.stringify(g.resource).includes(`/index/${SWEEP_INDEX}`);
           expect(g.resource, fn).toEqual(onIndex ? expect.anything() : arnOf(ids.table));
-          if (onIndex) expect(access.expiryIndex && g.action === 'dynamodb:Query', fn).toBe(true);
+          if (onIndex) expect(access.sweepIndex && g.action === 'dynamodb:Query', fn).toBe(true);
         }
         const o = access.objects ?? {};
         const objectActions = [

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaFunctions } from '../../infra/bundling';
 import type { LocalDiskBackend } from '../../shared/backends/local-disk';
 import { getStorage } from '../../shared/backends/registry';
-import { getSession } from '../../shared/metadata/records';
+import { getSession } from '../../shared/metadata/sessions';
 import { matchRoute } from '../../shared/routes';
 import { type BundleRun, buildBundles, runBundle, writeRunner } from '../helpers/bundles';
 import { setupTestEnv, type TestEnv } from '../helpers/env';
