@@ -65,6 +65,9 @@ function toRequest(event: ApiEvent): ApiRequest {
     event,
     principal: principalFromClaims(claims, config.tenantClaim),
     query: event.queryStringParameters ?? {},
+    // Decoded once already: by API Gateway in AWS, where an HTTP API's rawPath arrives decoded too
+    // (so re-matching it would decode a client's "%25" a second time), and locally by matchRoute,
+    // which refuses malformed escapes before a handler runs.
     params: event.pathParameters ?? {},
     header: (name) => headers[name.toLowerCase()],
     storage: event.queryStringParameters?.storage || undefined,
