@@ -7,12 +7,13 @@ import { retireBlob, setRefCount } from '../metadata/blobs';
 import { removeFileRecord } from '../metadata/files';
 import { markGarbage } from '../metadata/garbage';
 import type { BlobItem, FileRecord, GarbageItem, UploadSession } from '../metadata/items';
-import { getQuotaState, writeTotals } from '../metadata/quota';
+import { getQuotaState } from '../metadata/quota';
 import { endSession, ownedKeys } from '../metadata/sessions';
 import { blobsOf, garbageOf, queryPartition, scanTenants, sessionsOf } from '../metadata/tenants';
 import { collectGarbage } from './gc';
 import { STAGING_PREFIX } from './keys';
 import { TENANT_PATTERN } from './principal';
+import { recalculateUsage } from './usage';
 
 export type FindingKind =
   | 'orphan-object'
@@ -279,8 +280,11 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
       subject: tenant,
       detail: `counters ${JSON.stringify({ usedBytes: quota.usedBytes, fileCount: quota.fileCount, reservedBytes: quota.reservedBytes })}, items ${JSON.stringify(totals)}`,
     });
-    // Conditioned on the revision read before the count: a change in between leaves it for the next run.
-    if (options.repair) f.repaired = (await writeTotals(tenant, quota.rev, totals)) !== null;
+    // The repairs above moved the counters too: recount now, written only if nothing moves meanwhile.
+    if (options.repair) f.repaired = await recalculateUsage(tenant).then(
+      () => true,
+      () => false,
+    );
   }
   return findings;
 }

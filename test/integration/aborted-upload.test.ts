@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLocalServer } from '../../infra/local/server';
 import { signDevToken } from '../../infra/local/tokens';
 import { getUsage } from '../../shared/metadata/quota';
-import { queryPartition, sessionKey, type UploadSession } from '../../shared/metadata/records';
+import { sessionKey, type UploadSession } from '../../shared/metadata/items';
+import { queryPartition } from '../../shared/metadata/tenants';
 import { setupTestEnv, type TestEnv } from '../helpers/env';
 
 vi.hoisted(() => {

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { lambdaContext } from '../../infra/local/server';
 import type { ApiEvent, LambdaResult } from '../../shared/http/api';
 import { getUsage } from '../../shared/metadata/quota';
-import { type FileRecord, fileKey, queryPartition } from '../../shared/metadata/records';
+import { type FileRecord, fileKey } from '../../shared/metadata/items';
+import { queryPartition } from '../../shared/metadata/tenants';
 import { setupTestEnv, type TestEnv } from '../helpers/env';
 import { storedFiles } from '../helpers/service-helpers';
 
