@@ -1,7 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors';
@@ -9,6 +9,10 @@ import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBacke
 
 const TYPE = 'local-disk';
 const TEMP_DIR = '.tmp';
+
+const errorCode = (e: unknown) => (e as NodeJS.ErrnoException).code;
+const missing = (e: unknown) => errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR';
+const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export interface LocalDiskOptions {
   name: string;
@@ -40,16 +44,8 @@ export class LocalDiskBackend implements StorageBackend {
 
   /** Every key is checked before it becomes a file-system path: no "..", no absolute paths, no NUL or control characters. */
   private pathOf(key: string): string {
-    const segments = key.split('/');
-    const bad =
-      key.length === 0 ||
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters
-      /[\u0000-\u001f\u007f\\]/.test(key) ||
-      segments.some(
-        (s) => s === '' || s === '.' || s === '..' || s === TEMP_DIR || Buffer.byteLength(s) > 255,
-      );
-    if (bad) throw new StorageError('Unknown', TYPE, this.name, 'invalid key');
-    return join(this.root, ...segments);
+    if (!isValidKey(key)) throw new StorageError('Unknown', TYPE, this.name, 'invalid key');
+    return join(this.root, ...key.split('/'));
   }
 
   private notFound(key: string, cause?: unknown): StorageError {
@@ -89,8 +85,7 @@ export class LocalDiskBackend implements StorageBackend {
       const s = await stat(this.pathOf(key));
       return s.isFile() ? this.info(key, s) : null;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
-        return null;
+      if (missing(e)) return null;
       throw e;
     }
   }
@@ -110,27 +105,48 @@ export class LocalDiskBackend implements StorageBackend {
     await Promise.all(keys.map((k) => this.delete(k)));
   }
 
+  /**
+   * Reads only the folder the prefix names ("a/b/c" reads root/a/b/, keeps the entries whose name
+   * starts with "c" and walks those), so listing one tenant or the staging area does not read
+   * every file of the root.
+   */
   async list(prefix: string, options: { cursor?: string; limit?: number } = {}) {
     const limit = options.limit ?? 1000;
-    let names: string[];
-    try {
-      names = (await readdir(this.root, { recursive: true, withFileTypes: true }))
-        .filter((d) => d.isFile())
-        .map((d) =>
-          join(d.parentPath ?? (d as unknown as { path: string }).path, d.name).slice(this.root.length + 1),
-        )
-        .map((p) => p.split(sep).join('/'))
-        .filter(
-          (k) =>
-            !k.startsWith(`${TEMP_DIR}/`) && k.startsWith(prefix) && (!options.cursor || k > options.cursor),
-        );
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { items: [] };
-      throw e;
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const start = prefix.slice(folder.length);
+    // No valid key lies under a folder that is no valid key itself ("..", control characters, ...).
+    if (folder && !isValidKey(folder.slice(0, -1))) return { items: [] };
+    const dir = folder ? join(this.root, ...folder.slice(0, -1).split('/')) : this.root;
+    const keys: string[] = [];
+    for (const entry of await readFolder(dir)) {
+      if (!entry.name.startsWith(start) || (!folder && entry.name === TEMP_DIR)) continue;
+      if (entry.isFile()) keys.push(`${folder}${entry.name}`);
+      else if (entry.isDirectory()) {
+        const below = join(dir, entry.name);
+        for (const d of await readFolder(below, true)) {
+          if (!d.isFile()) continue;
+          const path = join(d.parentPath ?? (d as unknown as { path: string }).path, d.name);
+          keys.push(`${folder}${entry.name}/${relative(below, path).split(sep).join('/')}`);
+        }
+      }
     }
-    names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    // Cursor and order compare UTF-8 bytes alike, as the cloud stores do.
+    const after = options.cursor;
+    const names = (after === undefined ? keys : keys.filter((k) => utf8Order(k, after) > 0)).sort(utf8Order);
     const page = names.slice(0, limit);
-    const items = await Promise.all(page.map(async (k) => this.info(k, await stat(this.pathOf(k)))));
+    const items = (
+      await Promise.all(
+        page.map(async (k) => {
+          try {
+            return this.info(k, await stat(this.pathOf(k)));
+          } catch (e) {
+            // Deleted since the folder was read.
+            if (missing(e)) return undefined;
+            throw e;
+          }
+        }),
+      )
+    ).filter((i): i is ObjectInfo => i !== undefined);
     return { items, cursor: names.length > limit ? page[page.length - 1] : undefined };
   }
 
@@ -207,5 +223,26 @@ export class LocalDiskBackend implements StorageBackend {
 
   async presignDownload(): Promise<string | null> {
     return null;
+  }
+}
+
+function isValidKey(key: string): boolean {
+  return !(
+    key.length === 0 ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters
+    /[\u0000-\u001f\u007f\\]/.test(key) ||
+    key
+      .split('/')
+      .some((s) => s === '' || s === '.' || s === '..' || s === TEMP_DIR || Buffer.byteLength(s) > 255)
+  );
+}
+
+/** The entries of a folder (with everything below it when `recursive`); none when it does not exist. */
+async function readFolder(dir: string, recursive = false): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true, recursive });
+  } catch (e) {
+    if (missing(e)) return [];
+    throw e;
   }
 }

@@ -534,9 +534,11 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     const maxKeys = Math.min(Number(q.get('max-keys') ?? 100), 1000);
     const token = q.get('continuation-token');
     const after = token ? Buffer.from(token, 'base64url').toString('utf8') : (q.get('start-after') ?? '');
+    // OSS orders keys, and so the start of a page, by their UTF-8 bytes.
+    const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
     const keys = [...objects.keys()]
-      .filter((k) => k.startsWith(prefix) && k > after)
-      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      .filter((k) => k.startsWith(prefix) && utf8Order(k, after) > 0)
+      .sort(utf8Order);
     const page = keys.slice(0, maxKeys);
     const truncated = keys.length > page.length;
     const contents = page

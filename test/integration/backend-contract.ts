@@ -32,6 +32,11 @@ export interface ContractTarget {
   verifiesRfc3986Query?: boolean;
   /** false when the server has no AbortMultipartUpload. */
   abortsMultipart?: boolean;
+  /**
+   * false when the server sorts a listing by UTF-8 bytes but compares the cursor in UTF-16 code
+   * units, so a page can skip keys whose two orders differ (U+E000 and above against emoji).
+   */
+  pagesInUtf8Order?: boolean;
   /** The same backend pointed at a port nobody listens on: calls fail with Unavailable. */
   unreachable?: () => StorageBackend;
   /** Rewrites a URL handed to clients so that this test process can reach it (e.g. the local server's). */
@@ -239,6 +244,41 @@ export function describeBackendContract(name: string, factory: () => Promise<Con
       expect(pages.every((n) => n <= 2)).toBe(true);
       expect(pages.length).toBeGreaterThanOrEqual(3);
       expect((await b.list(`${p}nothing-here/`)).items).toEqual([]);
+    });
+
+    it('lists a prefix that ends inside a name, and a prefix whose folder does not exist', async () => {
+      const keys = ['walk/a', 'walk/ab.txt', 'walk/abc/1.txt', 'walk/abd.txt', 'walk/b.txt'];
+      for (const k of keys) await b.put(`${p}${k}`, Buffer.from(k), { contentType: 'text/plain' });
+      const listed = async (prefix: string) => (await b.list(`${p}${prefix}`)).items.map((i) => i.key);
+      expect(await listed('walk/ab')).toEqual([`${p}walk/ab.txt`, `${p}walk/abc/1.txt`, `${p}walk/abd.txt`]);
+      expect(await listed('walk/abc/')).toEqual([`${p}walk/abc/1.txt`]);
+      expect(await listed('walk/a')).toEqual([
+        `${p}walk/a`,
+        `${p}walk/ab.txt`,
+        `${p}walk/abc/1.txt`,
+        `${p}walk/abd.txt`,
+      ]);
+      expect(await listed('walk/nope/deeper/')).toEqual([]);
+      expect(await listed('walk/ab.txt/')).toEqual([]);
+      expect(await listed('walk/abc/1.txt')).toEqual([`${p}walk/abc/1.txt`]);
+    });
+
+    it('pages one key at a time through keys whose UTF-16 and UTF-8 orders differ, each key once', async () => {
+      if (target.pagesInUtf8Order === false) return;
+      // U+FF45 sorts before an emoji in UTF-8 bytes but after it in UTF-16 code units.
+      const keys = ['order/e.txt', 'order/\uff45.txt', 'order/\u{1F389}.txt'].map((k) => `${p}${k}`);
+      for (const k of keys) await b.put(k, Buffer.from('x'), { contentType: 'text/plain' });
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await b.list(`${p}order/`, { limit: 1, cursor });
+        seen.push(...page.items.map((i) => i.key));
+        cursor = page.cursor;
+        pages++;
+      } while (cursor && pages < 10);
+      expect([...seen].sort()).toEqual([...keys].sort());
+      expect(seen.length).toBe(keys.length);
     });
 
     it('a missing key is a typed NotFound with the storage type and instance', async () => {

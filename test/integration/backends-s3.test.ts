@@ -16,7 +16,9 @@ import { describeBackendContract, sendUpload } from './backend-contract';
  * Two more s3rver bugs the targets declare: it re-encodes query values with encodeURIComponent,
  * not RFC 3986, so presigned URLs whose response-content-disposition holds ' ( ) ! * fail its
  * signature check (AWS accepts them); it answers `bytes=0-0` with the whole object (the
- * adapters cut any over-wide answer to the range asked); and it has no AbortMultipartUpload.
+ * adapters cut any over-wide answer to the range asked); it has no AbortMultipartUpload; and it
+ * walks keys in UTF-8 byte order but compares the list cursor in UTF-16 code units, so paging can
+ * skip keys whose two orders differ.
  */
 let emulator: S3Emulator;
 let directory: string;
@@ -85,6 +87,7 @@ describeBackendContract('s3 (AWS SDK v3, POST policy uploads)', async () => {
     checks: { uploadSignature: false, downloadSignature: true, expiry: true },
     verifiesRfc3986Query: false,
     abortsMultipart: false,
+    pagesInUtf8Order: false,
     withWrongSecret: () => s3({ accessKeySecret: 'not-the-secret' }),
     unreachable: () => s3({ endPoint: closed, clientConfig: { maxAttempts: 1 } }),
     close: async () => backend.destroy(),
@@ -99,6 +102,7 @@ describeBackendContract('minio (minio client, presigned PUT uploads)', async () 
     checks: { uploadSignature: true, downloadSignature: true, expiry: true },
     verifiesRfc3986Query: false,
     abortsMultipart: false,
+    pagesInUtf8Order: false,
     withWrongSecret: () => minio({ accessKeySecret: 'not-the-secret' }),
     unreachable: () => minio({ endPoint: closed }),
   };
