@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import { copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +9,8 @@ import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBacke
 
 const TYPE = 'local-disk';
 const TEMP_DIR = '.tmp';
+/** Why link() may fail where a copy still works: another file system, or one without hard links. */
+const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
 
 const errorCode = (e: unknown) => (e as NodeJS.ErrnoException).code;
 const missing = (e: unknown) => errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR';
@@ -62,7 +64,8 @@ export class LocalDiskBackend implements StorageBackend {
     const temp = join(tempDir, randomUUID());
     await mkdir(tempDir, { recursive: true });
     try {
-      // Write to a temp file and rename: a reader never sees half a file, a failed upload leaves nothing.
+      // Write to a temp file and rename: a reader never sees half a file, a failed upload leaves
+      // nothing. Never write a stored file in place: copies share its inode (see copy).
       await pipeline(
         Buffer.isBuffer(body) ? Readable.from([body]) : body,
         createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
@@ -95,6 +98,58 @@ export class LocalDiskBackend implements StorageBackend {
     if (!info) throw this.notFound(key);
     const body = createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : {});
     return { body, info };
+  }
+
+  /**
+   * A hard link: no bytes are copied. Every write is a temp file renamed over the key, so a later
+   * put to the source replaces its directory entry, not the shared inode, and the copy keeps its
+   * bytes (and the source's mtime as lastModified). Where links fail (another file system, or
+   * none), the bytes are copied to a temp file and renamed into place.
+   */
+  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+    const source = this.pathOf(fromKey);
+    const target = this.pathOf(toKey);
+    const info = await this.head(fromKey);
+    if (!info) throw this.notFound(fromKey);
+    if (source === target) return { ...info, key: toKey };
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      try {
+        await link(source, target);
+      } catch (e) {
+        // An existing target is replaced in one rename, as put replaces it.
+        if (errorCode(e) === 'EEXIST') await this.replaceWith(source, target, 'link');
+        else if (LINK_UNSUPPORTED.has(errorCode(e) ?? '')) await this.replaceWith(source, target, 'copy');
+        else throw e;
+      }
+    } catch (e) {
+      if (missing(e) && !(await this.head(fromKey))) throw this.notFound(fromKey, e);
+      throw e;
+    }
+    return this.info(toKey, await stat(target));
+  }
+
+  /** Puts the file at `source` at `target` through a temp file (a link, or a copy of the bytes) and a rename. */
+  private async replaceWith(source: string, target: string, how: 'link' | 'copy'): Promise<void> {
+    const tempDir = join(this.root, TEMP_DIR);
+    const temp = join(tempDir, randomUUID());
+    await mkdir(tempDir, { recursive: true });
+    try {
+      let linked = false;
+      if (how === 'link') {
+        try {
+          await link(source, temp);
+          linked = true;
+        } catch (e) {
+          if (!LINK_UNSUPPORTED.has(errorCode(e) ?? '')) throw e;
+        }
+      }
+      if (!linked) await copyFile(source, temp, constants.COPYFILE_EXCL);
+      await rename(temp, target);
+    } finally {
+      // Gone after the rename, except when target already was a link to the same file (rename then does nothing).
+      await rm(temp, { force: true });
+    }
   }
 
   async delete(key: string): Promise<void> {
