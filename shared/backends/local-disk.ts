@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { constants, createReadStream, createWriteStream, type Dirent } from 'node:fs';
-import { copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -203,6 +203,31 @@ export class LocalDiskBackend implements StorageBackend {
       )
     ).filter((i): i is ObjectInfo => i !== undefined);
     return { items, cursor: names.length > limit ? page[page.length - 1] : undefined };
+  }
+
+  /**
+   * Deletes the temp files of puts and copies that died, last written before `olderThan`, and
+   * says how many. A put in progress keeps writing its temp file, so its mtime stays fresh. A temp
+   * file that is a link to a stored object (a copy about to be renamed into place) holds no bytes
+   * of its own and is kept; once that object is gone, it is an ordinary stale file.
+   */
+  async removeStaleTemp(olderThan: Date): Promise<number> {
+    const tempDir = join(this.root, TEMP_DIR);
+    let removed = 0;
+    for (const entry of await readFolder(tempDir)) {
+      const path = join(tempDir, entry.name);
+      let s: Awaited<ReturnType<typeof lstat>>;
+      try {
+        s = await lstat(path);
+      } catch (e) {
+        if (missing(e)) continue;
+        throw e;
+      }
+      if (!s.isFile() || s.nlink > 1 || s.mtimeMs >= olderThan.getTime()) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   private sign(key: string, maxBytes: number, expires: number): string {
