@@ -31,6 +31,10 @@ export const handler = middy<AuditEvent, AuditReport, Error, Context>()
     const report = await runAudit({ tenant, cursor }, { repair, deadline });
     if (!tenant) await setAuditCursor(report.complete ? undefined : report.cursor);
     for (const finding of report.findings) logger.error('integrity finding', { ...finding });
-    logger.info('audit finished', { tenants: report.tenants, findings: report.findings.length, complete: report.complete });
+    logger.info('audit finished', {
+      tenants: report.tenants,
+      findings: report.findings.length,
+      complete: report.complete,
+    });
     return report;
   });

@@ -45,7 +45,7 @@ export const handler = async (event: S3Event): Promise<ObjectCreatedResult> => {
         // Another finalize of the same upload running: this event is delivered again later.
         await finalizeSession(session, { waitMs: 0 });
         result.finalized++;
-      } else if (!session || session.status !== 'PENDING') {
+      } else if (session?.status !== 'PENDING') {
         await getStorage(session?.storage).delete(key);
         result.discarded++;
       } else {

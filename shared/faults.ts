@@ -154,7 +154,11 @@ export function withFaults<B extends StorageBackend>(backend: B): B {
       const value = Reflect.get(target, prop, receiver);
       if (typeof prop !== 'string' || typeof value !== 'function') return value;
       if (prop === 'put') {
-        return async (key: string, body: Readable | Buffer, options: { contentType: string; size?: number }) => {
+        return async (
+          key: string,
+          body: Readable | Buffer,
+          options: { contentType: string; size?: number },
+        ) => {
           await failpoint('backend.put');
           const fault = take('backend.put.midstream');
           const sent = fault && !Buffer.isBuffer(body) ? breakAfterFirstChunk(body, fault, target) : body;

@@ -76,10 +76,14 @@ if (process.exitCode !== 2) {
   if (values.json) {
     console.log(JSON.stringify({ tenants, findings }, null, 2));
   } else {
-    console.log(`Audited ${tenants} tenant(s)${values.repair ? ' with --repair' : ''}: ${findings.length} finding(s)`);
+    console.log(
+      `Audited ${tenants} tenant(s)${values.repair ? ' with --repair' : ''}: ${findings.length} finding(s)`,
+    );
     for (const f of findings) {
       const state = f.repaired === undefined ? '' : f.repaired ? ' [repaired]' : ' [NOT repaired]';
-      console.log(`- ${f.kind} ${f.tenant}${f.storage ? ` ${f.storage}` : ''} ${f.subject}: ${f.detail}${state}`);
+      console.log(
+        `- ${f.kind} ${f.tenant}${f.storage ? ` ${f.storage}` : ''} ${f.subject}: ${f.detail}${state}`,
+      );
     }
   }
   process.exitCode = findings.some((f) => !f.repaired) ? 1 : 0;

@@ -1,12 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from './client';
 import { type BlobItem, blobKey, type FileRecord, garbageItem, strip } from './items';
-import {
-  isConditionalCheckFailed,
-  isConditionFailed,
-  type TransactItem,
-  transactWrite,
-} from './transact';
+import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
 
 /** An object that a transaction has just made garbage: its remover deletes it, or the sweeper does. */
 export interface Garbage {
@@ -84,7 +79,7 @@ export async function releaseBytesOf(record: FileRecord, reason: string): Promis
   }
   const blob = await getBlob(record.tenant, record.storage, record.blobMd5);
   // A record whose blob is missing has no bytes to give back (the audit reports it).
-  if (!blob || blob.state !== 'READY' || blob.key !== record.key) return { items: [], garbage: [] };
+  if (blob?.state !== 'READY' || blob.key !== record.key) return { items: [], garbage: [] };
   return dropReference(blob, reason);
 }
 

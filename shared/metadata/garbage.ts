@@ -5,7 +5,11 @@ import { type GarbageItem, garbageItem, garbageKey, strip } from './items';
 
 export type { Garbage };
 
-export async function getGarbage(tenant: string, storage: string, key: string): Promise<GarbageItem | undefined> {
+export async function getGarbage(
+  tenant: string,
+  storage: string,
+  key: string,
+): Promise<GarbageItem | undefined> {
   const { Item } = await db().send(
     new GetCommand({ TableName: tableName(), Key: garbageKey(tenant, storage, key), ConsistentRead: true }),
   );
@@ -25,7 +29,9 @@ export async function forgetGarbage(garbage: Garbage[]): Promise<void> {
 export async function markGarbage(garbage: Garbage[], reason: string): Promise<void> {
   await Promise.all(
     garbage.map((g) =>
-      db().send(new PutCommand({ TableName: tableName(), Item: garbageItem(g.tenant, g.storage, g.key, reason) })),
+      db().send(
+        new PutCommand({ TableName: tableName(), Item: garbageItem(g.tenant, g.storage, g.key, reason) }),
+      ),
     ),
   );
 }

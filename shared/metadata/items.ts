@@ -137,7 +137,12 @@ export function fileItem(record: FileRecord) {
   // expiresAt must be a number or absent, never NULL: absent means "never expires".
   const { expiresAt, ...rest } = record;
   const key = fileKey(record.tenant, record.storage, record.path);
-  return { ...key, ...rest, ...(expiresAt === null ? {} : { expiresAt }), ...sweepAttributes(key, expiresAt) };
+  return {
+    ...key,
+    ...rest,
+    ...(expiresAt === null ? {} : { expiresAt }),
+    ...sweepAttributes(key, expiresAt),
+  };
 }
 
 /** A stored file item back as a record (absent expiresAt = never expires). */

@@ -1,6 +1,8 @@
 import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { getConfig } from '../config';
 import {
+  claimItem,
+  dropReference,
   type Garbage,
   getBlob,
   pinItem,
@@ -9,19 +11,17 @@ import {
   readyItem,
   releaseBytesOf,
   unclaimItem,
-  claimItem,
-  dropReference,
 } from './blobs';
 import { db, tableName } from './client';
 import {
   type BlobItem,
   type FileRecord,
   fileItem,
-  type UploadSession,
   sessionItem,
   sessionKey,
   strip,
   sweepAttributes,
+  type UploadSession,
 } from './items';
 import { adjustItem, ensureQuota, reserveItem } from './quota';
 import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
@@ -54,7 +54,13 @@ export async function openSession(
   const items = (): TransactItem[] => {
     const list: TransactItem[] = [
       reserveItem(session.tenant, session.reservedBytes),
-      { Put: { TableName: tableName(), Item: sessionItem(session), ConditionExpression: 'attribute_not_exists(pk)' } },
+      {
+        Put: {
+          TableName: tableName(),
+          Item: sessionItem(session),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
     ];
     if (session.blob?.mode === 'claimed') {
       list.push(
@@ -84,7 +90,10 @@ export async function openSession(
 }
 
 /** Reserves `bytes` more for a session whose upload outgrew its reservation (bodies of unknown length). */
-export async function growReservation(session: UploadSession, bytes: number): Promise<'ok' | 'quota' | 'closed'> {
+export async function growReservation(
+  session: UploadSession,
+  bytes: number,
+): Promise<'ok' | 'quota' | 'closed'> {
   try {
     await transactWrite([
       reserveItem(session.tenant, bytes),
@@ -308,7 +317,11 @@ export async function commitSession(input: {
     return { outcome: 'committed', garbage: release.garbage };
   } catch (e) {
     if (!isConditionFailed(e)) throw e;
-    const outcome: CommitOutcome = e.failed[2] ? 'session-closed' : e.failed[0] ? 'path-changed' : 'blob-changed';
+    const outcome: CommitOutcome = e.failed[2]
+      ? 'session-closed'
+      : e.failed[0]
+        ? 'path-changed'
+        : 'blob-changed';
     return { outcome, garbage: [] };
   }
 }

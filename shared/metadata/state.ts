@@ -5,7 +5,9 @@ import { db, tableName } from './client';
 const stateKey = (job: string) => ({ pk: `S#${job}`, sk: '-' });
 
 async function getState(job: string): Promise<Record<string, unknown> | undefined> {
-  const { Item } = await db().send(new GetCommand({ TableName: tableName(), Key: stateKey(job), ConsistentRead: true }));
+  const { Item } = await db().send(
+    new GetCommand({ TableName: tableName(), Key: stateKey(job), ConsistentRead: true }),
+  );
   return Item;
 }
 

@@ -39,7 +39,9 @@ export async function getDueItem(key: ItemKey): Promise<
     }
   | undefined
 > {
-  const { Item } = await db().send(new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }));
+  const { Item } = await db().send(
+    new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }),
+  );
   if (!Item || typeof Item.sweepAt !== 'number') return undefined;
   return {
     item: strip<Record<string, unknown>>(Item) as Record<string, unknown>,

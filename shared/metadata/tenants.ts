@@ -1,6 +1,14 @@
 import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from './client';
-import { type BlobItem, blobKey, type GarbageItem, garbageKey, sessionKey, strip, type UploadSession } from './items';
+import {
+  type BlobItem,
+  blobKey,
+  type GarbageItem,
+  garbageKey,
+  sessionKey,
+  strip,
+  type UploadSession,
+} from './items';
 
 /** Every item of one partition, page by page (recount, audit). */
 export async function* queryPartition<T>(pk: string): AsyncGenerator<T> {

@@ -190,7 +190,11 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
       const removed = await removeFileRecord(record, 'lost');
       await collectGarbage(removed.garbage);
       f.repaired = removed.removed;
-      logger.warn('audit removed a file whose bytes were lost', { tenant, path: record.path, key: record.key });
+      logger.warn('audit removed a file whose bytes were lost', {
+        tenant,
+        path: record.path,
+        key: record.key,
+      });
     }
   }
 
@@ -212,7 +216,11 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
     const users =
       snap.files.filter((r) => r.storage === blob.storage && r.blobMd5 === blob.md5).length +
       snap.sessions.filter(
-        (u) => u.status === 'PENDING' && u.blob?.mode === 'pinned' && u.blob.md5 === blob.md5 && u.storage === blob.storage,
+        (u) =>
+          u.status === 'PENDING' &&
+          u.blob?.mode === 'pinned' &&
+          u.blob.md5 === blob.md5 &&
+          u.storage === blob.storage,
       ).length;
     if (users === 0) {
       const f = found({
@@ -246,7 +254,10 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
       detail: `PENDING ${Math.round((now - session.expiresAt) / 1000)} s past its deadline`,
     });
     if (options.repair) {
-      const ended = await endSession(session, { reason: 'stale (audit)', expectExpiresAt: session.expiresAt });
+      const ended = await endSession(session, {
+        reason: 'stale (audit)',
+        expectExpiresAt: session.expiresAt,
+      });
       await collectGarbage(ended.garbage);
       f.repaired = ended.ended;
     }
@@ -267,7 +278,9 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
 
   // Counters against the items, as counted after the counter was read.
   const used = snap.files.reduce((n, r) => n + r.size, 0);
-  const reserved = snap.sessions.filter((u) => u.status === 'PENDING').reduce((n, u) => n + u.reservedBytes, 0);
+  const reserved = snap.sessions
+    .filter((u) => u.status === 'PENDING')
+    .reduce((n, u) => n + u.reservedBytes, 0);
   const totals = { usedBytes: used, fileCount: snap.files.length, reservedBytes: reserved };
   if (
     quota.usedBytes !== totals.usedBytes ||
@@ -281,10 +294,11 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
       detail: `counters ${JSON.stringify({ usedBytes: quota.usedBytes, fileCount: quota.fileCount, reservedBytes: quota.reservedBytes })}, items ${JSON.stringify(totals)}`,
     });
     // The repairs above moved the counters too: recount now, written only if nothing moves meanwhile.
-    if (options.repair) f.repaired = await recalculateUsage(tenant).then(
-      () => true,
-      () => false,
-    );
+    if (options.repair)
+      f.repaired = await recalculateUsage(tenant).then(
+        () => true,
+        () => false,
+      );
   }
   return findings;
 }
@@ -310,7 +324,9 @@ export async function runAudit(
   if (input.cursor !== undefined && !TENANT_PATTERN.test(input.cursor)) {
     throw new AppError('INVALID_CURSOR', 'The cursor is not one this audit handed out');
   }
-  let start: Record<string, unknown> | undefined = input.cursor ? { pk: `Q#${input.cursor}`, sk: '-' } : undefined;
+  let start: Record<string, unknown> | undefined = input.cursor
+    ? { pk: `Q#${input.cursor}`, sk: '-' }
+    : undefined;
   do {
     const page = await scanTenants(start);
     for (const tenant of page.tenants) {

@@ -118,7 +118,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * again meanwhile. A finalize that finds another one running waits up to `waitMs` for its result,
  * then answers UPLOAD_IN_PROGRESS (a storage event is simply delivered again).
  */
-export async function finalizeSession(found: UploadSession, options: { waitMs: number }): Promise<FileRecord> {
+export async function finalizeSession(
+  found: UploadSession,
+  options: { waitMs: number },
+): Promise<FileRecord> {
   const deadline = Date.now() + options.waitMs;
   let session = found;
   for (;;) {
@@ -145,7 +148,10 @@ export async function finalizeSession(found: UploadSession, options: { waitMs: n
 async function completedFile(session: UploadSession): Promise<FileRecord> {
   const record = await getFileRecord(session.tenant, session.storage, session.path);
   if (record?.id === session.uploadId) return record;
-  throw new AppError('UPLOAD_NOT_FOUND', 'The upload was completed, but its file has since been replaced or deleted');
+  throw new AppError(
+    'UPLOAD_NOT_FOUND',
+    'The upload was completed, but its file has since been replaced or deleted',
+  );
 }
 
 async function promoteAndCommit(
@@ -165,7 +171,10 @@ async function promoteAndCommit(
   // Refusing ends the session (reservation back, staging object and copy to garbage), but only
   // while this attempt still holds the lease: otherwise the holder decides.
   const refuse = async (error: AppError): Promise<FileRecord> => {
-    const { ended, garbage } = await endSession(session, { reason: 'upload refused', expectFinalizer: attempt });
+    const { ended, garbage } = await endSession(session, {
+      reason: 'upload refused',
+      expectFinalizer: attempt,
+    });
     if (ended) await collectGarbage(garbage);
     else await discard(target, 'refused copy');
     const now = ended ? undefined : await getSession(session.tenant, session.uploadId);
@@ -223,7 +232,9 @@ async function promoteAndCommit(
     await markGarbage([own(target)], 'failed finalize attempt')
       .then(() => releaseLease(session, attempt))
       .then(() => collectGarbage([own(target)]))
-      .catch((cleanup: unknown) => logger.warn('finalize cleanup left to the sweeper', { error: cleanup as Error }));
+      .catch((cleanup: unknown) =>
+        logger.warn('finalize cleanup left to the sweeper', { error: cleanup as Error }),
+      );
     throw e instanceof StorageError ? fromStorageError(e) : e;
   }
 }
@@ -231,7 +242,10 @@ async function promoteAndCommit(
 const incomplete = () => new AppError('UPLOAD_INCOMPLETE', 'No bytes have been uploaded for this upload yet');
 
 const tooLarge = (session: UploadSession) =>
-  new AppError('FILE_TOO_LARGE', `The uploaded object is larger than the declared ${session.reservedBytes} bytes`);
+  new AppError(
+    'FILE_TOO_LARGE',
+    `The uploaded object is larger than the declared ${session.reservedBytes} bytes`,
+  );
 
 /** md5 and sha256 of a stored object, streamed (on worker threads when it is large). */
 async function hashObject(backend: StorageBackend, key: string, size: number) {

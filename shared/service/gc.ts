@@ -1,7 +1,7 @@
 import { getStorage } from '../backends/registry';
 import { failpoint } from '../faults';
 import { logger } from '../logger';
-import { type Garbage, forgetGarbage } from '../metadata/garbage';
+import { forgetGarbage, type Garbage } from '../metadata/garbage';
 
 /**
  * Deletes objects that a transaction has just handed to garbage, then forgets their garbage

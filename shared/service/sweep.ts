@@ -132,7 +132,12 @@ async function sweepOne(
         }
       }
     } else if (key.pk.startsWith('G#')) {
-      garbageItems.push({ key, sweepAt: due.sweepAt, failures: due.failures, item: due.item as unknown as GarbageItem });
+      garbageItems.push({
+        key,
+        sweepAt: due.sweepAt,
+        failures: due.failures,
+        item: due.item as unknown as GarbageItem,
+      });
     }
   } catch (e) {
     if (isConditionFailed(e)) return;
@@ -157,8 +162,8 @@ async function deleteGarbage(
   await failpoint('sweep.before-objects');
   const byStorage = new Map<string, { garbage: Garbage[]; found: typeof found }>();
   const entry = (storage: string) => {
-    let e = byStorage.get(storage);
-    if (!e) byStorage.set(storage, (e = { garbage: [], found: [] }));
+    const e = byStorage.get(storage) ?? { garbage: [], found: [] };
+    byStorage.set(storage, e);
     return e;
   };
   for (const g of made) entry(g.storage).garbage.push(g);
@@ -193,7 +198,8 @@ async function deleteGarbage(
  */
 async function removeLeftovers(now: number, deadline: number, result: SweepResult): Promise<boolean> {
   const config = getConfig();
-  const stagingCutoff = now - (config.presignTtlSeconds + config.pendingGraceSeconds) * 1000 - STAGING_MARGIN_MS;
+  const stagingCutoff =
+    now - (config.presignTtlSeconds + config.pendingGraceSeconds) * 1000 - STAGING_MARGIN_MS;
   for (const name of Object.keys(config.storages)) {
     try {
       const backend = getStorage(name);
@@ -204,7 +210,9 @@ async function removeLeftovers(now: number, deadline: number, result: SweepResul
       do {
         if (Date.now() >= deadline) return false;
         const page = await backend.list(STAGING_PREFIX, { cursor, limit: 1000 });
-        const stale = page.items.filter((o) => (o.lastModified?.getTime() ?? 0) < stagingCutoff).map((o) => o.key);
+        const stale = page.items
+          .filter((o) => (o.lastModified?.getTime() ?? 0) < stagingCutoff)
+          .map((o) => o.key);
         if (stale.length) {
           await backend.deleteMany(stale);
           result.leftovers += stale.length;

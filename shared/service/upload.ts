@@ -73,7 +73,9 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
     key: objectKey(tenant, uploadId, fileExtension(path)),
     kind: 'stream',
     status: 'PENDING',
-    reservedBytes: declared ? (input.size as number) : Math.min(input.sizeHint ?? FIRST_RESERVATION, maxBytes),
+    reservedBytes: declared
+      ? (input.size as number)
+      : Math.min(input.sizeHint ?? FIRST_RESERVATION, maxBytes),
     contentType,
     md5: input.md5,
     expires: input.expires,

@@ -50,7 +50,10 @@ async function partition(pk: string): Promise<Item[]> {
 
 /** The local-disk roots of the configured storage instances, from the environment itself. */
 export function localRoots(): Record<string, string> {
-  const storages = JSON.parse(process.env.STORAGES ?? '{}') as Record<string, { type: string; root?: string }>;
+  const storages = JSON.parse(process.env.STORAGES ?? '{}') as Record<
+    string,
+    { type: string; root?: string }
+  >;
   return Object.fromEntries(
     Object.entries(storages)
       .filter(([, s]) => s.type === 'local-disk' && s.root)
@@ -83,7 +86,9 @@ export interface TenantState {
 export async function readTenant(tenant: string): Promise<TenantState> {
   const roots = localRoots();
   const quota = (
-    await raw().send(new GetCommand({ TableName: table(), Key: { pk: `Q#${tenant}`, sk: '-' }, ConsistentRead: true }))
+    await raw().send(
+      new GetCommand({ TableName: table(), Key: { pk: `Q#${tenant}`, sk: '-' }, ConsistentRead: true }),
+    )
   ).Item as Item | undefined;
   const storages = new Set([...Object.keys(roots), ...((quota?.storages as Set<string> | undefined) ?? [])]);
   const state: TenantState = {
@@ -103,7 +108,14 @@ export async function readTenant(tenant: string): Promise<TenantState> {
   for (const [storage, root] of Object.entries(roots)) {
     const objects = new Map<string, string>();
     for (const dir of [join(root, tenant), join(root, '_staging', tenant)]) {
-      for (const file of filesUnder(dir)) objects.set(file.slice(root.length + 1).split('\\').join('/'), file);
+      for (const file of filesUnder(dir))
+        objects.set(
+          file
+            .slice(root.length + 1)
+            .split('\\')
+            .join('/'),
+          file,
+        );
     }
     state.objects.set(storage, objects);
     state.tempFiles.push(...filesUnder(join(root, '.tmp')));
@@ -131,7 +143,8 @@ export async function violations(tenant: string, options: { settled: boolean }):
     else if (md5Of(file) !== f.md5) out.push(`file ${f.sk}: object ${f.key} does not have md5 ${f.md5}`);
     if (f.blobMd5) {
       const b = s.blobs.find((x) => x.sk === f.blobMd5 && x.storage === f.storage);
-      if (!b || b.state !== 'READY' || b.key !== f.key) out.push(`file ${f.sk}: blob ${f.blobMd5} missing or not its`);
+      if (b?.state !== 'READY' || b.key !== f.key)
+        out.push(`file ${f.sk}: blob ${f.blobMd5} missing or not its`);
     }
   }
   // Every blob's count is the files that use it plus the uploads pinning it; claims have their owner.
@@ -139,7 +152,9 @@ export async function violations(tenant: string, options: { settled: boolean }):
     if (b.state === 'READY') {
       const users =
         s.files.filter((f) => f.blobMd5 === b.sk && f.storage === b.storage).length +
-        pending.filter((u) => (u.blob as Item | undefined)?.md5 === b.sk && (u.blob as Item).mode === 'pinned').length;
+        pending.filter(
+          (u) => (u.blob as Item | undefined)?.md5 === b.sk && (u.blob as Item).mode === 'pinned',
+        ).length;
       if (b.refCount !== users) out.push(`blob ${b.sk}: refCount ${b.refCount}, used by ${users}`);
       if (users === 0) out.push(`blob ${b.sk} is READY and unused`);
     } else if (!pending.some((u) => u.sk === b.owner)) {
@@ -171,7 +186,8 @@ export async function violations(tenant: string, options: { settled: boolean }):
     if (!options.settled) {
       for (const u of pending) {
         if (u.storage !== storage) continue;
-        for (const k of [u.key, u.finalizeKey, (u.blob as Item | undefined)?.key]) if (k) referenced.add(String(k));
+        for (const k of [u.key, u.finalizeKey, (u.blob as Item | undefined)?.key])
+          if (k) referenced.add(String(k));
       }
       for (const g of s.garbage) if (g.storage === storage) referenced.add(String(g.key));
     }
@@ -193,9 +209,17 @@ export async function quotaMismatch(tenant: string): Promise<string[]> {
 }
 
 /** The raw file item at a path (or undefined), read without the service. */
-export async function fileAt(tenant: string, path: string, storage = 'storages.Default'): Promise<Item | undefined> {
+export async function fileAt(
+  tenant: string,
+  path: string,
+  storage = 'storages.Default',
+): Promise<Item | undefined> {
   const { Item } = await raw().send(
-    new GetCommand({ TableName: table(), Key: { pk: `F#${tenant}#${storage}`, sk: path }, ConsistentRead: true }),
+    new GetCommand({
+      TableName: table(),
+      Key: { pk: `F#${tenant}#${storage}`, sk: path },
+      ConsistentRead: true,
+    }),
   );
   return Item as Item | undefined;
 }

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLocalServer } from '../../infra/local/server';
 import { signDevToken } from '../../infra/local/tokens';
-import { getUsage } from '../../shared/metadata/quota';
 import { sessionKey, type UploadSession } from '../../shared/metadata/items';
+import { getUsage } from '../../shared/metadata/quota';
 import { queryPartition } from '../../shared/metadata/tenants';
 import { setupTestEnv, type TestEnv } from '../helpers/env';
 

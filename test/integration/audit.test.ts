@@ -48,7 +48,13 @@ describe('integrity audit', () => {
     await upload(t, 'plain.txt', 'plain');
     await upload(t, 'shared-1.txt', 'shared', { md5: md5('shared') });
     await upload(t, 'shared-2.txt', 'shared', { md5: md5('shared') });
-    await signUpload({ principal: t, path: 'pending.bin', size: 10, visibility: 'private', onConflict: 'overwrite' });
+    await signUpload({
+      principal: t,
+      path: 'pending.bin',
+      size: 10,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
     expect(await auditTenant(tenant, { repair: false, ...budget() })).toEqual([]);
   });
 
@@ -65,7 +71,10 @@ describe('integrity audit', () => {
     // a blob nobody uses any more (its last file record vanished)
     const unused = await upload(t, 'unused.txt', 'unused', { md5: md5('unused') });
     await db().send(
-      new DeleteCommand({ TableName: tableName(), Key: { pk: `F#${tenant}#storages.Default`, sk: 'unused.txt' } }),
+      new DeleteCommand({
+        TableName: tableName(),
+        Key: { pk: `F#${tenant}#storages.Default`, sk: 'unused.txt' },
+      }),
     );
     // a claim whose upload no longer exists
     const claimKey = `${tenant}/blobs/${md5('claimed')}-0123456789abcdef0123456789abcdef.txt`;
@@ -82,8 +91,16 @@ describe('integrity audit', () => {
       owner: '0123456789abcdef0123456789abcdef',
     });
     // an upload session long past its deadline (the sweeper never ran)
-    const stale = await signUpload({ principal: t, path: 'stale.bin', size: 7, visibility: 'private', onConflict: 'overwrite' });
-    await update({ pk: `U#${tenant}`, sk: stale.uploadId }, 'SET expiresAt = :e', { ':e': Date.now() - 3600 * 1000 });
+    const stale = await signUpload({
+      principal: t,
+      path: 'stale.bin',
+      size: 7,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
+    await update({ pk: `U#${tenant}`, sk: stale.uploadId }, 'SET expiresAt = :e', {
+      ':e': Date.now() - 3600 * 1000,
+    });
     // garbage that was never collected
     const garbageKey = `${tenant}/ef/efefefefefefefefefefefefefefef00.bin`;
     strayObject(garbageKey, 'garbage');
@@ -147,6 +164,10 @@ describe('integrity audit', () => {
     const rest = await runAudit({ cursor: firstDrifted }, { repair: true, ...budget() });
     expect(rest.findings.map((f) => f.tenant)).not.toContain(firstDrifted);
     await runAudit({}, { repair: true, ...budget() });
-    expect((await runAudit({}, { repair: false, ...budget() })).findings.filter((f) => f.tenant.startsWith('all-'))).toEqual([]);
+    expect(
+      (await runAudit({}, { repair: false, ...budget() })).findings.filter((f) =>
+        f.tenant.startsWith('all-'),
+      ),
+    ).toEqual([]);
   });
 });

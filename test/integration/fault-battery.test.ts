@@ -33,7 +33,11 @@ import { md5, upload } from '../helpers/service-helpers';
 let env: TestEnv;
 beforeAll(async () => {
   enableFaults();
-  env = await setupTestEnv({ PENDING_GRACE_SECONDS: '2', PRESIGN_TTL_SECONDS: '60', FINALIZE_LEASE_SECONDS: '1' });
+  env = await setupTestEnv({
+    PENDING_GRACE_SECONDS: '2',
+    PRESIGN_TTL_SECONDS: '60',
+    FINALIZE_LEASE_SECONDS: '1',
+  });
 });
 afterAll(async () => {
   disableFaults();
@@ -67,7 +71,10 @@ const X = 'the new content of the file';
 const OLD = 'what was there before';
 const body = (data: string) => Readable.from([Buffer.from(data)]);
 const expectContent = async (tenant: string, path: string, data: string) => {
-  expect(await fileAt(tenant, path), `${tenant} ${path}`).toMatchObject({ md5: md5(data), size: data.length });
+  expect(await fileAt(tenant, path), `${tenant} ${path}`).toMatchObject({
+    md5: md5(data),
+    size: data.length,
+  });
 };
 const expectGone = async (tenant: string, path: string) => {
   expect(await fileAt(tenant, path), `${tenant} ${path}`).toBeUndefined();
@@ -198,7 +205,13 @@ const useCases: UseCase[] = [
     setup: async (t) => {
       await upload(principal(t), 'old.txt', OLD, { expires: 1 });
       await upload(principal(t), 'blob.txt', X, { md5: md5(X), expires: 1 });
-      await signUpload({ principal: principal(t), path: 'never.bin', size: 9, visibility: 'private', onConflict: 'overwrite' });
+      await signUpload({
+        principal: principal(t),
+        path: 'never.bin',
+        size: 9,
+        visibility: 'private',
+        onConflict: 'overwrite',
+      });
       await signed(t, 'staged.bin', X);
       return {};
     },
@@ -258,7 +271,10 @@ describe('fault-injection battery', () => {
   afterAll(() => {
     // The steps x use cases table of the integrity note.
     const steps = [...new Set(outcomes.map((o) => o.step))].sort();
-    const lines = ['| step | ' + useCases.map((u) => u.name).join(' | ') + ' |', `|---|${useCases.map(() => '---|').join('')}`];
+    const lines = [
+      `| step | ${useCases.map((u) => u.name).join(' | ')} |`,
+      `|---|${useCases.map(() => '---|').join('')}`,
+    ];
     for (const step of steps) {
       const cells = useCases.map((u) => {
         const runs = outcomes.filter((o) => o.step === step && o.useCase === u.name);
@@ -292,9 +308,12 @@ describe('fault-injection battery', () => {
             try {
               await useCase.expectEnd(t);
             } catch (e) {
-              broken.push(`the client does not get what it asked for: ${(e as Error).message.split('\n')[0]}`);
+              broken.push(
+                `the client does not get what it asked for: ${(e as Error).message.split('\n')[0]}`,
+              );
             }
-            if (broken.length) problems.push(`${step}#${occurrence} ${action} (${result}): ${broken.join('; ')}`);
+            if (broken.length)
+              problems.push(`${step}#${occurrence} ${action} (${result}): ${broken.join('; ')}`);
           }
         }
       }
