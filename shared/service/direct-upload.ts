@@ -214,12 +214,14 @@ async function promoteAndCommit(
       if (now?.status === 'COMPLETED') return completedFile(now);
       throw new AppError('UPLOAD_NOT_FOUND', 'The upload expired before it was completed');
     }
-    await failpoint('finalize.after-commit');
-    // What clients may still write to the staging key is garbage now; a lifecycle rule (or the
-    // sweeper) removes it if this does not.
-    await backend.delete(session.key).catch((e: unknown) => {
-      logger.warn('staging object left for the sweeper', { key: session.key, error: e as Error });
-    });
+    // Committed: from here on nothing may fail the call (an error would make this attempt clean
+    // up after a success). What clients may still write to the staging key is garbage now; a
+    // lifecycle rule (or the sweeper) removes it if this does not.
+    await failpoint('finalize.after-commit')
+      .then(() => backend.delete(session.key))
+      .catch((e: unknown) => {
+        logger.warn('staging object left for the sweeper', { key: session.key, error: e as Error });
+      });
     return committed.record;
   } catch (e) {
     // Answers (refused, incomplete, conflict) have done their cleanup already.

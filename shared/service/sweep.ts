@@ -50,6 +50,8 @@ const backoff = (failures: number) => Math.min(3600_000, 30_000 * 2 ** failures)
 export async function sweepExpired(options: { now?: number; deadline: number }): Promise<SweepResult> {
   const now = options.now ?? Date.now();
   const result: SweepResult = { files: 0, uploads: 0, garbage: 0, leftovers: 0, failed: 0, complete: true };
+  const outOfTime = () => Date.now() >= options.deadline;
+  if (outOfTime()) return { ...result, complete: false };
   const state = await loadSweeperState();
   const first = state.nextShard % SWEEP_SHARDS;
   const cursors = { ...state.cursors };
@@ -57,7 +59,6 @@ export async function sweepExpired(options: { now?: number; deadline: number }):
   for (const [shard, at] of Object.entries(cursors)) if (Number(at.sweepAt) > now) delete cursors[shard];
   const order = Array.from({ length: SWEEP_SHARDS }, (_, i) => (first + i) % SWEEP_SHARDS);
   const open = new Set(order);
-  const outOfTime = () => Date.now() >= options.deadline;
   try {
     while (open.size > 0) {
       for (const shard of order) {
