@@ -205,6 +205,15 @@ class Worker {
     return `w${this.index}`;
   }
 
+  /** Files that expire, to read again right after their expiry (see Soak.probe). */
+  readonly probes: { path: string; id: string; expiresAt: number }[] = [];
+
+  /** A new file from an upload's answer. */
+  set(path: string, state: FileState): void {
+    this.model.set(path, state);
+    if (state.expiresAt !== null) this.probes.push({ path, id: state.id, expiresAt: state.expiresAt });
+  }
+
   /** Renamed files that exist: they may be overwritten, read and deleted like the base paths. */
   renamed(): string[] {
     return [...this.model].filter(([p, s]) => s && !this.base.includes(p)).map(([p]) => p);
@@ -486,6 +495,19 @@ class Soak {
 
   async work(w: Worker, deadline: number): Promise<void> {
     while (Date.now() < deadline) {
+      const due = w.probes.findIndex((p) => p.expiresAt <= Date.now());
+      if (due >= 0) {
+        const [probe] = w.probes.splice(due, 1);
+        // Still the same file: read it right after its expiry, when a late expiry check would show.
+        if (probe && w.model.get(probe.path)?.id === probe.id) {
+          this.ops.set('expiry-probe', (this.ops.get('expiry-probe') ?? 0) + 1);
+          const r = w.rng();
+          if (r < 0.5) await this.meta(w, probe.path);
+          else if (r < 0.8) await this.download(w, probe.path);
+          else await this.list(w, probe.path.slice(0, probe.path.lastIndexOf('/') + 1));
+          continue;
+        }
+      }
       const kind = this.chooseOp(w);
       this.ops.set(kind, (this.ops.get(kind) ?? 0) + 1);
       switch (kind) {
@@ -668,7 +690,7 @@ class Soak {
       renamedSize: onConflict === 'rename' ? content.size : undefined,
       reserve: this.reserveOf(tenant, content.size, unknownSize),
       expiring: expires !== undefined,
-      label: `${w.name} ${kind}${md5 ? ` md5=${md5.slice(0, 8)}` : ''} ${path}`,
+      label: `${w.name} ${kind}${md5 ? ` md5=${md5.slice(0, 8)}` : ''} ${path}${old ? ` (held ${old.md5.slice(0, 8)})` : ''}`,
       md5s: [content.md5, ...(old ? [old.md5] : [])],
     });
     const window = tenant.open(op);
@@ -714,7 +736,7 @@ class Soak {
           const want = `201 with ${content.md5.slice(0, 8)}/${content.size}`;
           this.mismatch(w, tag, path, 'upload answer', want, problems.join(', '));
         }
-        if (full.startsWith(w.prefix)) w.model.set(full, stateOf(j));
+        if (full.startsWith(w.prefix)) w.set(full, stateOf(j));
         return;
       }
       if (expected.includes(a.key)) {
@@ -842,7 +864,7 @@ class Soak {
       renamedSize: onConflict === 'rename' ? content.size : undefined,
       reserve: declared,
       expiring: expires !== undefined,
-      label: `${w.name} direct ${path}`,
+      label: `${w.name} direct ${path}${old ? ` (held ${old.md5.slice(0, 8)})` : ''}`,
       md5s: [content.md5, ...(old ? [old.md5] : [])],
     });
     const window = tenant.open(op);
@@ -927,7 +949,7 @@ class Soak {
             `200 with ${content.md5.slice(0, 8)}/${content.size}`,
             problems.join(', '),
           );
-        if (full.startsWith(w.prefix)) w.model.set(full, stateOf(j));
+        if (full.startsWith(w.prefix)) w.set(full, stateOf(j));
         if (rng() < 0.3) {
           // Completing again answers the same file.
           const again = await this.call(
@@ -997,7 +1019,7 @@ class Soak {
       outcomes: [null],
       reserve: 0,
       expiring: false,
-      label: `${w.name} delete ${path}`,
+      label: `${w.name} delete ${path}${old ? ` (held ${old.md5.slice(0, 8)})` : ''}`,
       md5s: old ? [old.md5] : [],
     });
     try {
@@ -1015,9 +1037,8 @@ class Soak {
   }
 
   /** GET the file (sometimes a Range): bytes must be the model's, or 404 for no file or an expired one. */
-  async download(w: Worker): Promise<void> {
+  async download(w: Worker, path = w.readPath()): Promise<void> {
     const rng = w.rng;
-    const path = w.readPath();
     const s = w.model.get(path) ?? null;
     const content = s ? this.pool.find((c) => c.md5 === s.md5) : undefined;
     let range: [number, number] | undefined;
@@ -1065,8 +1086,7 @@ class Soak {
   }
 
   /** GET /v1/meta: the record must be the model's file, or 404. */
-  async meta(w: Worker): Promise<void> {
-    const path = w.readPath();
+  async meta(w: Worker, path = w.readPath()): Promise<void> {
     const s = w.model.get(path) ?? null;
     const a = await this.call(w, 'meta', 'GET', `/v1/meta/${encodePath(path)}`);
     const live = liveness(s, a.sentAt, a.receivedAt);
@@ -1095,9 +1115,10 @@ class Soak {
   }
 
   /** Lists the worker's prefix (or a part of it) in small pages: exactly the model's live files, in path order. */
-  async list(w: Worker): Promise<void> {
+  async list(w: Worker, folder?: string): Promise<void> {
     const rng = w.rng;
-    const prefix = rng() < 0.6 ? w.prefix : w.prefix + pick(rng, ['sub/', 'a', 'c', 'sub/i', 'never/']);
+    const prefix =
+      folder ?? (rng() < 0.6 ? w.prefix : w.prefix + pick(rng, ['sub/', 'a', 'c', 'sub/i', 'never/']));
     const limit = 1 + Math.floor(rng() * 6);
     const listed: { it: Attachment; sentAt: number; receivedAt: number }[] = [];
     let cursor: string | null = null;
@@ -1402,7 +1423,8 @@ class Soak {
         "answer against its model of those paths: status, the record's fields (id, md5, size, type, " +
         'fullName, expires to the millisecond), downloaded bytes by md5 (Ranges by the exact slice), ' +
         'listings page by page (exactly the live files, in path order). Expiry is decided on the same clock: ' +
-        'a file whose expiry falls between sending a request and its answer may be seen either way. A 413 ' +
+        'a file whose expiry falls between sending a request and its answer may be seen either way; each ' +
+        'expiring file is read again (meta, download or a listing) as soon as its expiry has passed. A 413 ' +
         "QUOTA_EXCEEDED is accepted only when the most the tenant's used + reserved bytes can have been " +
         'during that request (every path at its largest, every other operation in flight at its largest ' +
         'reservation; an upload of unknown length reserves all the quota has left) leaves no room for the file, ' +
