@@ -121,6 +121,8 @@ export class TenantModel {
   readonly windows = new Set<Window>();
   /** Reservations of direct uploads this harness gave up on (they stay until the sweeper reaps them). */
   abandonedReserved = 0;
+  /** Every file that was given an expiry (for diagnoses: its cleanup drops a blob reference). */
+  readonly expiring: { md5: string; expiresAt: number; label: string }[] = [];
   /** A direct upload ended in a state this harness cannot know (after a failure): reservedBytes is not exact. */
   reservedUncertain = false;
   private nextId = 1;

@@ -101,12 +101,21 @@ const encodePath = (path: string) => path.split('/').map(encodeURIComponent).joi
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** For a 409 CONCURRENT_UPDATE: the other operations in flight that touched the same content. */
-function sameContent(window: Window, md5: string): string {
+/**
+ * For a 409 CONCURRENT_UPDATE: the other operations in flight that touched the same content, and
+ * the files with that content that expired shortly before or during the request (the sweeper or a
+ * read cleans them up, which drops their blob reference).
+ */
+function sameContent(tenant: TenantModel, window: Window, md5: string, a: Answer): string {
   const others = window.seen.filter((op) => op.md5s.includes(md5)).map((op) => op.label);
-  return others.length
-    ? ` (in flight meanwhile with content ${md5.slice(0, 8)}: ${others.join('; ')})`
-    : ` (no other upload or delete in flight touched content ${md5.slice(0, 8)}; an expired file's cleanup may have)`;
+  const expired = tenant.expiring
+    .filter((f) => f.md5 === md5 && f.expiresAt <= a.receivedAt && f.expiresAt > a.sentAt - 5000)
+    .map((f) => `${f.label} expired ${f.expiresAt - a.sentAt} ms after the request was sent`);
+  const parts = [
+    others.length ? `in flight meanwhile: ${others.join('; ')}` : 'no other upload or delete in flight',
+    ...(expired.length ? [`expired around then: ${expired.join('; ')}`] : []),
+  ];
+  return ` (content ${md5.slice(0, 8)}: ${parts.join('; ')})`;
 }
 
 function pick<T>(rng: () => number, items: readonly T[]): T {
@@ -192,6 +201,8 @@ class Worker {
     readonly tenant: TenantModel,
     readonly token: string,
     seed: number,
+    /** Records what happened to each file id (for diagnosing objects left on disk). */
+    private readonly journal: (id: string, event: string) => void,
   ) {
     this.rng = prng(seed * 7919 + index);
     this.prefix = `w${String(index).padStart(2, '0')}/`;
@@ -208,10 +219,18 @@ class Worker {
   /** Files that expire, to read again right after their expiry (see Soak.probe). */
   readonly probes: { path: string; id: string; expiresAt: number }[] = [];
 
-  /** A new file from an upload's answer. */
-  set(path: string, state: FileState): void {
-    this.model.set(path, state);
-    if (state.expiresAt !== null) this.probes.push({ path, id: state.id, expiresAt: state.expiresAt });
+  /** The path's state changes to `next`, because of `how` (e.g. "put w01/a.bin", "delete"). */
+  update(path: string, next: PathState, how: string): void {
+    const prev = this.model.get(path) ?? null;
+    if (prev && prev.id !== next?.id) this.journal(prev.id, `${path} ended by ${how}`);
+    if (next && next.id !== prev?.id) {
+      this.journal(next.id, `${path} created by ${this.name} ${how}`);
+      if (next.expiresAt !== null) {
+        this.probes.push({ path, id: next.id, expiresAt: next.expiresAt });
+        this.tenant.expiring.push({ md5: next.md5, expiresAt: next.expiresAt, label: path });
+      }
+    }
+    this.model.set(path, next);
   }
 
   /** Renamed files that exist: they may be overwritten, read and deleted like the base paths. */
@@ -268,7 +287,8 @@ export async function runSoak(options: SoakOptions = {}): Promise<BenchResult> {
     const workers: Worker[] = [];
     for (let i = 0; i < workerCount; i++) {
       const tenant = tenants[i % tenantCount] as TenantModel;
-      workers.push(new Worker(i, tenant, await server.token(tenant.name, `soak-user-${i}`), seed));
+      const token = await server.token(tenant.name, `soak-user-${i}`);
+      workers.push(new Worker(i, tenant, token, seed, (id, event) => soak.note(id, event)));
     }
 
     await soak.warmUp(await server.token('soak-warm', 'warm-user'));
@@ -294,7 +314,10 @@ export async function runSoak(options: SoakOptions = {}): Promise<BenchResult> {
     await sleep(pauseMs);
     soak.final = true;
     const finalRows = await soak.finalCheck(workers, tenants, operator);
-    const orphans = objectsOnDisk(join(server.dataDir, 'objects')).filter((k) => !soak.storeKeys.has(k));
+    // Only the soak's tenants: the warm-up's renamed files stay and are nobody's orphans.
+    const orphans = objectsOnDisk(join(server.dataDir, 'objects')).filter(
+      (k) => tenants.some((t) => k.startsWith(`${t.name}/`)) && !soak.storeKeys.has(k),
+    );
     const serverStderr = server.stderr();
     return soak.report({
       seconds,
@@ -334,6 +357,34 @@ class Soak {
   quota413 = { bound: 0, race: 0 };
   /** Backend keys of the files alive at the end (storeFullName), to count objects nothing references. */
   readonly storeKeys = new Set<string>();
+  /** What happened to each file id the server answered (an object key holds its upload's id). */
+  readonly journal = new Map<string, string[]>();
+
+  note(id: string, event: string): void {
+    const at = `${((Date.now() - this.t0) / 1000).toFixed(1)} s`;
+    this.journal.set(id, [...(this.journal.get(id) ?? []), `${at}: ${event}`]);
+  }
+
+  /** Why an object may be left on disk: the story of the file that had its key, if any. */
+  orphanRows(orphans: string[]): { rows: string[][]; groups: Map<string, number> } {
+    const groups = new Map<string, number>();
+    const rows: string[][] = [];
+    for (const key of orphans) {
+      const name = key.slice(key.lastIndexOf('/') + 1);
+      const isBlob = key.split('/')[1] === 'blobs';
+      const id = isBlob ? '' : name.replace(/\..*$/, '');
+      const story = isBlob ? undefined : this.journal.get(id);
+      const last = story?.[story.length - 1];
+      const group = isBlob
+        ? 'a deduplicated blob'
+        : !story
+          ? 'no answer ever named this upload id as a file'
+          : (last?.replace(/^[\d.]+ s: \S+ /, '').replace(/ by w\d+ /, ' by ') ?? '?');
+      groups.set(group, (groups.get(group) ?? 0) + 1);
+      if (rows.length < 12) rows.push([key, story?.join('; ') ?? (isBlob ? 'blob' : '-')]);
+    }
+    return { rows, groups };
+  }
 
   // ---- HTTP --------------------------------------------------------------------------------
 
@@ -736,7 +787,7 @@ class Soak {
           const want = `201 with ${content.md5.slice(0, 8)}/${content.size}`;
           this.mismatch(w, tag, path, 'upload answer', want, problems.join(', '));
         }
-        if (full.startsWith(w.prefix)) w.set(full, stateOf(j));
+        if (full.startsWith(w.prefix)) w.update(full, stateOf(j), tag);
         return;
       }
       if (expected.includes(a.key)) {
@@ -746,7 +797,7 @@ class Soak {
       let why = '';
       if (a.key === '409 CONCURRENT_UPDATE') {
         this.concurrentUpdates++;
-        why = sameContent(window, content.md5);
+        why = sameContent(tenant, window, content.md5, a);
       }
       if (a.key === '413 QUOTA_EXCEEDED')
         why = ` (at most ${bounds.maxUsed + bounds.maxReserved} of ${tenant.limit} bytes can have been used or reserved)`;
@@ -805,11 +856,11 @@ class Soak {
         describeState(old),
         describeAnswer(a) + took,
       );
-      w.model.set(path, stateOf(j));
+      w.update(path, stateOf(j), 'verify (adopted)');
     } else if (a.key === '404 NOT_FOUND') {
       if (live === 'live')
         this.mismatch(w, 'verify', path, 'record after a failed change', describeState(old), 'no file');
-      w.model.set(path, null);
+      w.update(path, null, 'verify (gone)');
     } else if (a.status < 500 && a.status > 0) {
       this.mismatch(w, 'verify', path, 'meta status', '200 or 404', describeAnswer(a));
     }
@@ -836,7 +887,7 @@ class Soak {
             describeState(s ?? null),
             describeAnswer({ ...a, json: it }),
           );
-          w.model.set(full, stateOf(it));
+          w.update(full, stateOf(it), 'listing (adopted)');
         }
       }
       cursor = j.cursor ?? null;
@@ -949,7 +1000,7 @@ class Soak {
             `200 with ${content.md5.slice(0, 8)}/${content.size}`,
             problems.join(', '),
           );
-        if (full.startsWith(w.prefix)) w.set(full, stateOf(j));
+        if (full.startsWith(w.prefix)) w.update(full, stateOf(j), tag);
         if (rng() < 0.3) {
           // Completing again answers the same file.
           const again = await this.call(
@@ -979,7 +1030,8 @@ class Soak {
       const retry = await complete();
       if (retry.key === '200') {
         const j = retry.json as Attachment;
-        if (String(j.fullName).startsWith(w.prefix)) w.model.set(String(j.fullName), stateOf(j));
+        if (String(j.fullName).startsWith(w.prefix))
+          w.update(String(j.fullName), stateOf(j), `${tag} (retried complete)`);
       } else if (retry.key === '404 UPLOAD_NOT_FOUND') {
         await this.resolve(w, path, old, content);
       } else {
@@ -1025,7 +1077,7 @@ class Soak {
     try {
       const a = await this.call(w, kind, 'DELETE', `/v1/objects/${encodePath(path)}`);
       if (a.key === '204') {
-        w.model.set(path, null);
+        w.update(path, null, kind);
         return;
       }
       if (a.status > 0 && a.status < 500)
@@ -1069,7 +1121,7 @@ class Soak {
       return;
     }
     if (a.key === '404 NOT_FOUND' && live !== 'live') {
-      w.model.set(path, null); // gone, or expired and cleaned up by this read
+      w.update(path, null, 'expiry (a download answered 404)'); // or it was gone already
       return;
     }
     if (a.status > 0 && a.status < 500) {
@@ -1094,12 +1146,12 @@ class Soak {
       const problems = stateProblems(a.json as Attachment, s, path);
       if (problems.length) {
         this.mismatch(w, 'meta', path, 'record', describeState(s), problems.join(', '));
-        w.model.set(path, stateOf(a.json as Attachment));
+        w.update(path, stateOf(a.json as Attachment), 'meta (adopted)');
       }
       return;
     }
     if (a.key === '404 NOT_FOUND' && live !== 'live') {
-      w.model.set(path, null);
+      w.update(path, null, 'expiry (a meta read answered 404)');
       return;
     }
     if (a.status > 0 && a.status < 500)
@@ -1251,6 +1303,7 @@ class Soak {
             const problems = stateProblems(a.json as Attachment, s, path);
             if (problems.length)
               this.mismatch(w, 'final', path, 'final meta', describeState(s), problems.join(', '));
+            this.storeKeys.add(String((a.json as Attachment).storeFullName));
             const g = await this.call(w, 'get', 'GET', `/v1/objects/${encodePath(path)}`);
             if (g.key !== '200' || md5Of(g.body) !== s.md5)
               this.mismatch(
@@ -1264,7 +1317,7 @@ class Soak {
           } else {
             if (a.key !== '404 NOT_FOUND')
               this.mismatch(w, 'final', path, 'final meta', `404 (${describeState(s)})`, describeAnswer(a));
-            w.model.set(path, null);
+            w.update(path, null, 'expiry (the final meta read answered 404)');
           }
         }
         const listed = new Map<string, Attachment>();
@@ -1476,8 +1529,25 @@ class Soak {
       '',
       `Objects on the server's disk that no file references at the end (for information: the API cannot ` +
         `see them; the design allows an orphan only when a delete of the object itself fails): ` +
-        `**${r.orphans.length}**${r.orphans.length ? ` (${r.orphans.slice(0, 10).join(', ')}${r.orphans.length > 10 ? ', ...' : ''})` : ''}.`,
+        `**${r.orphans.length}**.`,
       '',
+      ...(r.orphans.length
+        ? (() => {
+            const { rows, groups } = this.orphanRows(r.orphans);
+            return [
+              table(
+                ['what the file with that key last went through', 'objects'],
+                [...groups].sort(([, a], [, b]) => b - a).map(([k, n]) => [k, String(n)]),
+              ),
+              '',
+              table(
+                ['object key', "the file's story (t into the run)"],
+                rows.map(([k, v]) => [k ?? '', cell(v ?? '')]),
+              ),
+              '',
+            ];
+          })()
+        : []),
       mismatchCount
         ? [
             `**Mismatches** (${mismatchCount}${mismatchCount > shown.length ? `, the first ${shown.length}` : ''}; t = seconds into the run):`,
