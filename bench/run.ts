@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: runs the benchmarks of issue 2 point 11 and writes BENCHMARKS.md (date, machine,
- * a summary and one section per benchmark). Each benchmark says whether its goal was met; the
+ * `npm run bench`: runs the benchmarks of issue 2 point 11 (a-d) and the soak run of the integrity
+ * issue (e, bench/soak.ts), and writes BENCHMARKS.md (date, machine, a summary and one section per
+ * benchmark). Each benchmark says whether its goal was met; the
  * process exits 1 only on a correctness failure (a wrong count, a wrong answer, a crash), never on
  * a missed speed or memory goal.
  *

@@ -110,7 +110,10 @@ function sameContent(tenant: TenantModel, window: Window, md5: string, a: Answer
   const others = window.seen.filter((op) => op.md5s.includes(md5)).map((op) => op.label);
   const expired = tenant.expiring
     .filter((f) => f.md5 === md5 && f.expiresAt <= a.receivedAt && f.expiresAt > a.sentAt - 5000)
-    .map((f) => `${f.label} expired ${f.expiresAt - a.sentAt} ms after the request was sent`);
+    .map((f) => {
+      const ms = f.expiresAt - a.sentAt;
+      return `${f.label} expired ${Math.abs(ms)} ms ${ms < 0 ? 'before' : 'after'} the request was sent`;
+    });
   const parts = [
     others.length ? `in flight meanwhile: ${others.join('; ')}` : 'no other upload or delete in flight',
     ...(expired.length ? [`expired around then: ${expired.join('; ')}`] : []),
@@ -900,19 +903,28 @@ class Soak {
     const path = w.uploadPath();
     const content = this.content(rng);
     const type = pick(rng, TYPES);
-    const md5 = rng() < 0.5 ? content.md5 : undefined;
+    // Sometimes an md5 of other content: complete must refuse it (400) and keep nothing.
+    const badMd5 = rng() < 0.08;
+    const md5 = badMd5
+      ? pick(
+          rng,
+          this.pool.filter((c) => c !== content),
+        ).md5
+      : rng() < 0.5
+        ? content.md5
+        : undefined;
     const expires = rng() < EXPIRING_SHARE ? 1 + Math.floor(rng() * MAX_EXPIRES_SECONDS) : undefined;
     // The declared size may be larger than the bytes sent: the file gets the real size.
     const declared = content.size + (rng() < 0.3 ? 1 + Math.floor(rng() * 4096) : 0);
     const r = rng();
     const onConflict: Conflict = r < 0.7 ? 'overwrite' : r < 0.85 ? 'fail' : 'rename';
-    const tag = `direct${onConflict === 'overwrite' ? '' : `/${onConflict}`}`;
+    const tag = `direct${onConflict === 'overwrite' ? '' : `/${onConflict}`}${badMd5 ? '/bad-md5' : ''}`;
     const tenant = w.tenant;
     const old = w.model.get(path) ?? null;
     const op = tenant.begin({
       path,
-      outcomes: [content.size],
-      renamedSize: onConflict === 'rename' ? content.size : undefined,
+      outcomes: badMd5 ? [] : [content.size],
+      renamedSize: onConflict === 'rename' && !badMd5 ? content.size : undefined,
       reserve: declared,
       expiring: expires !== undefined,
       label: `${w.name} direct ${path}${old ? ` (held ${old.md5.slice(0, 8)})` : ''}`,
@@ -975,7 +987,9 @@ class Soak {
       const live = liveness(old, done.sentAt, done.receivedAt);
       const expected: string[] = [];
       if (onConflict === 'fail' && live !== 'gone') expected.push('409 ALREADY_EXISTS');
-      if (!(onConflict === 'fail' && live === 'live')) expected.push('200');
+      // The bytes are checked before the path is looked at.
+      if (badMd5) expected.splice(0, expected.length, '400 MD5_MISMATCH');
+      else if (!(onConflict === 'fail' && live === 'live')) expected.push('200');
       if (done.key === '200' && expected.includes('200')) {
         const j = done.json as Attachment;
         const full = String(j.fullName);
@@ -1093,28 +1107,48 @@ class Soak {
     const rng = w.rng;
     const s = w.model.get(path) ?? null;
     const content = s ? this.pool.find((c) => c.md5 === s.md5) : undefined;
-    let range: [number, number] | undefined;
-    if (s && content && s.size > 0 && rng() < 0.25) {
+    // A Range (a-b, a- or the last n bytes), or If-None-Match with the model's ETag, sometimes.
+    let range: { header: string; start: number; end: number } | undefined;
+    let etagMatch = false;
+    const r = rng();
+    if (s && content && s.size > 0 && r < 0.25) {
       const start = Math.floor(rng() * s.size);
-      range = [start, start + Math.floor(rng() * (s.size - start))];
-    }
-    const kind = range ? 'get-range' : 'get';
-    const a = await this.call(w, kind, 'GET', `/v1/objects/${encodePath(path)}`, {
-      headers: range ? { range: `bytes=${range[0]}-${range[1]}` } : {},
-    });
+      const form = rng();
+      if (form < 0.6) {
+        const end = start + Math.floor(rng() * (s.size - start));
+        range = { header: `bytes=${start}-${end}`, start, end };
+      } else if (form < 0.8) range = { header: `bytes=${start}-`, start, end: s.size - 1 };
+      else {
+        const n = 1 + Math.floor(rng() * (s.size + 10));
+        range = { header: `bytes=-${n}`, start: Math.max(0, s.size - n), end: s.size - 1 };
+      }
+    } else if (s && r < 0.35) etagMatch = true;
+    const kind = range ? 'get-range' : etagMatch ? 'get-if-none-match' : 'get';
+    const headers: Record<string, string> = {};
+    if (range) headers.range = range.header;
+    if (etagMatch && s) headers['if-none-match'] = `"${s.md5}"`;
+    const a = await this.call(w, kind, 'GET', `/v1/objects/${encodePath(path)}`, { headers });
     const live = liveness(s, a.sentAt, a.receivedAt);
-    if (a.key === (range ? '206' : '200') && s && live !== 'gone') {
+    const okStatus = range ? '206' : etagMatch ? '304' : '200';
+    if (a.key === okStatus && s && live !== 'gone') {
       const problems: string[] = [];
-      const want = range && content ? content.bytes.subarray(range[0], range[1] + 1) : undefined;
+      const want = range && content ? content.bytes.subarray(range.start, range.end + 1) : undefined;
       const gotMd5 = md5Of(a.body);
-      if (want ? gotMd5 !== md5Of(want) : gotMd5 !== s.md5)
+      if (etagMatch) {
+        if (a.body.length) problems.push(`a body of ${a.body.length} bytes`);
+      } else if (want ? gotMd5 !== md5Of(want) : gotMd5 !== s.md5)
         problems.push(`${a.body.length} bytes with md5 ${gotMd5.slice(0, 8)}`);
       if (a.headers.etag !== `"${s.md5}"`) problems.push(`etag ${a.headers.etag}`);
-      if (a.headers['content-type'] !== s.type) problems.push(`content-type ${a.headers['content-type']}`);
-      if (range && a.headers['content-range'] !== `bytes ${range[0]}-${range[1]}/${s.size}`)
+      if (!etagMatch && a.headers['content-type'] !== s.type)
+        problems.push(`content-type ${a.headers['content-type']}`);
+      if (range && a.headers['content-range'] !== `bytes ${range.start}-${range.end}/${s.size}`)
         problems.push(`content-range ${a.headers['content-range']}`);
       if (problems.length) {
-        const what = range ? `bytes ${range[0]}-${range[1]} of ` : '';
+        const what = range
+          ? `${range.header} (${range.start}-${range.end}) of `
+          : etagMatch
+            ? '304 for '
+            : '';
         this.mismatch(w, kind, path, 'download bytes', what + describeState(s), problems.join(', '));
         await this.resolve(w, path, s);
       }
@@ -1125,14 +1159,8 @@ class Soak {
       return;
     }
     if (a.status > 0 && a.status < 500) {
-      this.mismatch(
-        w,
-        kind,
-        path,
-        'download status',
-        live === 'gone' ? '404' : `${range ? '206' : '200'} with ${describeState(s)}`,
-        describeAnswer(a),
-      );
+      const expected = live === 'gone' ? '404' : `${okStatus} with ${describeState(s)}`;
+      this.mismatch(w, kind, path, 'download status', expected, describeAnswer(a));
     }
     await this.resolve(w, path, s);
   }
@@ -1578,7 +1606,7 @@ class Soak {
       rows: [
         { metric: 'operations', value: `${r.loadRequests} requests (${perSecond(r.loadRequests)}/s)` },
         {
-          metric: '5xx answers',
+          metric: '5xx answers and requests without an answer',
           value: String(this.fiveXx + this.transportErrors),
           goal: '0',
           met: this.fiveXx + this.transportErrors === 0,
