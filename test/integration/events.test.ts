@@ -391,6 +391,9 @@ describe('events/: every handler with its sample event', () => {
     // A second run finds nothing; a run without time left stops before doing anything.
     const nothing = { files: 0, uploads: 0, garbage: 0, leftovers: 0, failed: 0 };
     expect(await handler(scheduled, lambdaContext('sweep-expired'))).toEqual({ ...nothing, complete: true });
-    expect(await handler(scheduled, lambdaContext('sweep-expired', 0))).toEqual({ ...nothing, complete: false });
+    expect(await handler(scheduled, lambdaContext('sweep-expired', 0))).toEqual({
+      ...nothing,
+      complete: false,
+    });
   });
 });
