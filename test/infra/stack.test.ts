@@ -345,7 +345,9 @@ describe('StorageStack template', () => {
         const grants = grantsOf(template, fn);
         const table =
           access.table === 'write' ? WRITE_TABLE_ACTIONS : access.table === 'read' ? READ_TABLE_ACTIONS : [];
-        expect(actionsOf(grants, 'dynamodb:'), fn).toEqual([...table].sort());
+        expect(actionsOf(grants, 'dynamodb:'), fn).toEqual(
+          [...table, ...(access.scan ? ['dynamodb:Scan'] : [])].sort(),
+        );
         for (const g of grants.filter((x) => x.action.startsWith('dynamodb:'))) {
           const onIndex = JSON.stringify(g.resource).includes(`/index/${SWEEP_INDEX}`);
           expect(g.resource, fn).toEqual(onIndex ? expect.anything() : arnOf(ids.table));

@@ -135,6 +135,23 @@ describe('a client that aborts an upload mid-body', () => {
     },
   );
 
+  it('a form reserves its request length while it streams, not what the quota has left', async () => {
+    const start = Buffer.from(formStart('reserved/form.bin'));
+    const request = head('POST', '/v1/objects', {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': 4 * MiB,
+    });
+    const socket = await open();
+    socket.on('error', () => undefined);
+    socket.write(request);
+    socket.write(Buffer.concat([start, randomBytes(256 * 1024)]));
+    expect(await until(async () => (await getUsage(tenant)).reservedBytes > 0, 10_000)).toBe(true);
+    // The request's length bounds the file's: that is what it holds, and all it holds.
+    expect((await getUsage(tenant)).reservedBytes).toBe(4 * MiB);
+    socket.destroy();
+    await expectNothingLeft('form');
+  });
+
   it('a form whose body ends inside the file part (no closing boundary) is 400 and nothing is left', async () => {
     const body = Buffer.concat([Buffer.from(formStart('aborted/cut.bin')), randomBytes(64 * 1024)]);
     const socket = await open();
