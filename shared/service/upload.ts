@@ -8,7 +8,7 @@ import { logger } from '../logger';
 import { getBlob, retireBlob } from '../metadata/blobs';
 import { getFileRecord } from '../metadata/files';
 import type { BlobItem, FileRecord, OnConflict, UploadSession, Visibility } from '../metadata/items';
-import { endSession, growReservation, heartbeat, openSession } from '../metadata/sessions';
+import { endSession, getSession, growReservation, heartbeat, openSession } from '../metadata/sessions';
 import { normalizePath } from '../path';
 import { commitRecord, isExpired, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
@@ -128,9 +128,18 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
     return committed.record;
   } catch (e) {
     stopBeating();
+    // A write that broke because the sweeper reaped the stalled upload (and its temp file) meanwhile.
+    const reaped = !(e instanceof AppError) && (await wasReaped(session));
     await abandon(session, writes);
-    throw e;
+    throw reaped ? timedOut() : e;
   }
+}
+
+async function wasReaped(session: UploadSession): Promise<boolean> {
+  return getSession(session.tenant, session.uploadId).then(
+    (s) => s?.status !== 'PENDING',
+    () => false,
+  );
 }
 
 const timedOut = () =>

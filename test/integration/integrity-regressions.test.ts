@@ -238,6 +238,79 @@ describe('4. a plain md5 upload never answers CONCURRENT_UPDATE', () => {
   });
 });
 
+describe('5. honest deadlines: a live upload is never reaped, a stalled one is', () => {
+  /** A body that sends `chunks` KiB, one every `everyMs`, after `stallMs` of silence following the first. */
+  function slowBody(chunks: number, everyMs: number, stallMs = 0) {
+    let sent = 0;
+    return new Readable({
+      read() {
+        if (sent === chunks) return;
+        const wait = sent === 1 ? stallMs + everyMs : everyMs;
+        setTimeout(
+          () => {
+            this.push(Buffer.alloc(1024, sent));
+            sent++;
+            if (sent === chunks) this.push(null);
+          },
+          sent === 0 ? 0 : wait,
+        );
+      },
+    });
+  }
+  const sweepEvery = (ms: number) => {
+    const timer = setInterval(
+      () => void sweepExpired({ deadline: Date.now() + 5000 }).catch(() => undefined),
+      ms,
+    );
+    return () => clearInterval(timer);
+  };
+
+  it('an upload that keeps sending for longer than the grace keeps its session', async () => {
+    env.reconfigure({ PENDING_GRACE_SECONDS: '2' });
+    const stop = sweepEvery(300);
+    try {
+      const record = await uploadFile({
+        principal: principal('live'),
+        path: 'slow.bin',
+        body: slowBody(10, 500),
+        size: 10 * 1024,
+        visibility: 'private',
+        onConflict: 'overwrite',
+      });
+      expect(record.size).toBe(10 * 1024);
+    } finally {
+      stop();
+      env.reconfigure({ PENDING_GRACE_SECONDS: '60' });
+    }
+    expect(await getUsage('live')).toMatchObject({ usedBytes: 10 * 1024, reservedBytes: 0, fileCount: 1 });
+  });
+
+  it('an upload that stops sending is reaped a grace after its last byte, and answers 408 if it resumes', async () => {
+    env.reconfigure({ PENDING_GRACE_SECONDS: '2' });
+    const stop = sweepEvery(300);
+    try {
+      const stalled = uploadFile({
+        principal: principal('stalled'),
+        path: 'stalled.bin',
+        body: slowBody(3, 100, 5000),
+        size: 3 * 1024,
+        visibility: 'private',
+        onConflict: 'overwrite',
+      });
+      const outcome = failure(stalled);
+      await new Promise((r) => setTimeout(r, 3500));
+      // Stalled past the grace: the reservation is free again while the connection still hangs.
+      expect(await getUsage('stalled')).toMatchObject({ reservedBytes: 0 });
+      expect(await outcome).toBe('408 UPLOAD_TIMEOUT');
+    } finally {
+      stop();
+      env.reconfigure({ PENDING_GRACE_SECONDS: '60' });
+    }
+    expect(objectsOf('stalled')).toEqual([]);
+    expect(await getUsage('stalled')).toMatchObject({ usedBytes: 0, reservedBytes: 0, fileCount: 0 });
+  });
+});
+
 describe('6. DynamoDB TTL never deletes an item whose deletion has side effects', () => {
   it('files with an expiry, pending uploads and blob claims carry no ttl', async () => {
     const tenant = 'ttl';
