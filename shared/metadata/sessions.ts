@@ -185,20 +185,33 @@ export async function takeLease(
   }
 }
 
-/** Gives the lease back when the attempt wrote nothing (the bytes have not arrived yet). */
-export async function releaseLease(session: UploadSession, attempt: string): Promise<void> {
+/**
+ * Gives the lease back, while this attempt still holds it on a PENDING session (a COMPLETED one is
+ * never touched). `discard`: the key the attempt may have written, which becomes garbage in the
+ * same transaction, so it is never left without an owner. Returns whether the lease was released.
+ */
+export async function releaseLease(
+  session: UploadSession,
+  attempt: string,
+  discard?: string,
+): Promise<boolean> {
+  const release: TransactItem = {
+    Update: {
+      TableName: tableName(),
+      Key: sessionKey(session.tenant, session.uploadId),
+      UpdateExpression: 'REMOVE finalizer, finalizeKey, leaseUntil',
+      ConditionExpression: '#s = :pending AND finalizer = :a',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':a': attempt, ':pending': 'PENDING' },
+    },
+  };
+  const garbage = discard ? [{ tenant: session.tenant, storage: session.storage, key: discard }] : [];
   try {
-    await db().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: sessionKey(session.tenant, session.uploadId),
-        UpdateExpression: 'REMOVE finalizer, finalizeKey, leaseUntil',
-        ConditionExpression: 'finalizer = :a',
-        ExpressionAttributeValues: { ':a': attempt },
-      }),
-    );
+    await transactWrite([release, ...garbage.map((g) => putGarbageItem(g, 'failed finalize attempt'))]);
+    return true;
   } catch (e) {
-    if (!isConditionalCheckFailed(e)) throw e;
+    if (isConditionFailed(e)) return false;
+    throw e;
   }
 }
 
@@ -341,7 +354,7 @@ function closeItem(session: UploadSession, record: FileRecord, finalizer?: strin
       TableName: tableName(),
       Key: key,
       UpdateExpression:
-        'SET #s = :completed, #path = :path, reservedBytes = :zero, committedKey = :key, expiresAt = :m, sweepAt = :m, sweepShard = :shard, #ttl = :ttl REMOVE leaseUntil',
+        'SET #s = :completed, #path = :path, reservedBytes = :zero, committedKey = :key, expiresAt = :m, sweepAt = :m, sweepShard = :shard, #ttl = :ttl REMOVE leaseUntil, finalizer, finalizeKey',
       ...condition,
       ExpressionAttributeNames: { ...condition.ExpressionAttributeNames, '#path': 'path', '#ttl': 'ttl' },
       ExpressionAttributeValues: {

@@ -101,7 +101,8 @@ const COMPLETE_WAIT_MS = 10_000;
  */
 export async function completeUpload(principal: Principal, uploadId: string): Promise<FileRecord> {
   const session = await getSession(principal.tenant, uploadId);
-  if (!session) throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
+  // Only direct uploads are completed by their client; an API upload commits itself.
+  if (session?.kind !== 'direct') throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
   return finalizeSession(session, { waitMs: COMPLETE_WAIT_MS });
 }
 
@@ -166,8 +167,6 @@ async function promoteAndCommit(
     await markGarbage([own(key)], reason);
     await collectGarbage([own(key)]);
   };
-  // A finalize that died holding an earlier lease may have promoted a copy: it is nobody's now.
-  if (deadAttemptKey && deadAttemptKey !== target) await discard(deadAttemptKey, 'dead finalize attempt');
   // Refusing ends the session (reservation back, staging object and copy to garbage), but only
   // while this attempt still holds the lease: otherwise the holder decides.
   const refuse = async (error: AppError): Promise<FileRecord> => {
@@ -182,6 +181,9 @@ async function promoteAndCommit(
     throw error;
   };
   try {
+    // A finalize that died holding an earlier lease may have promoted a copy: it is nobody's now
+    // (had that attempt committed, the session would not be PENDING and this one had no lease).
+    if (deadAttemptKey && deadAttemptKey !== target) await discard(deadAttemptKey, 'dead finalize attempt');
     await failpoint('finalize.after-lease');
     const staged = await backend.head(session.key);
     if (!staged) throw incomplete();
@@ -203,7 +205,8 @@ async function promoteAndCommit(
     try {
       committed = await commitRecord(session, record, attempt);
     } catch (e) {
-      if (e instanceof AppError && e.code === 'ALREADY_EXISTS') return await refuse(e);
+      // The path is taken (onConflict=fail) or no new name fits (rename): the upload is refused.
+      if (e instanceof AppError && e.status < 500) return await refuse(e);
       throw e;
     }
     if ('closed' in committed) {
@@ -229,11 +232,11 @@ async function promoteAndCommit(
       if (e.code === 'UPLOAD_INCOMPLETE') await releaseLease(session, attempt);
       throw e;
     }
-    // An infrastructure failure: give the lease back (so a retry can start at once) after
-    // handing this attempt's copy, if any, to garbage.
-    await markGarbage([own(target)], 'failed finalize attempt')
-      .then(() => releaseLease(session, attempt))
-      .then(() => collectGarbage([own(target)]))
+    // An infrastructure failure: give the lease back (so a retry can start at once), handing this
+    // attempt's copy, if any, to garbage in the same write. Only while the session is PENDING with
+    // this lease: if the outcome of a commit is unknown, the copy may be the file now.
+    await releaseLease(session, attempt, target)
+      .then((released) => (released ? collectGarbage([own(target)]) : 0))
       .catch((cleanup: unknown) =>
         logger.warn('finalize cleanup left to the sweeper', { error: cleanup as Error }),
       );

@@ -92,6 +92,7 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
   const grow: Grow | undefined = declared ? undefined : (needed) => growFor(session, needed, maxBytes);
   const meter = new Meter(session.reservedBytes, input.size ?? input.sizeHint, grow);
   const stopBeating = startHeartbeat(session, graceMs, () => meter.bytes);
+  let uncertain = false;
   try {
     await failpoint('upload.after-open');
     let streamError: unknown;
@@ -123,14 +124,22 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
       ...digests,
       blobMd5: session.blob?.md5,
     });
-    const committed = await commitRecord(session, record);
+    let committed: Awaited<ReturnType<typeof commitRecord>>;
+    try {
+      committed = await commitRecord(session, record);
+    } catch (e) {
+      // Not an answer: whether the commit happened could not be told (commitRecord settles what it
+      // can). The object may be the file now, so this upload must not delete it.
+      if (!(e instanceof AppError && e.status < 500)) uncertain = true;
+      throw e;
+    }
     if ('closed' in committed) throw timedOut();
     return committed.record;
   } catch (e) {
     stopBeating();
     // A write that broke because the sweeper reaped the stalled upload (and its temp file) meanwhile.
-    const reaped = !(e instanceof AppError) && (await wasReaped(session));
-    await abandon(session, writes);
+    const reaped = !uncertain && !(e instanceof AppError) && (await wasReaped(session));
+    await abandon(session, uncertain ? undefined : writes);
     throw reaped ? timedOut() : e;
   }
 }
@@ -224,8 +233,8 @@ function startHeartbeat(session: UploadSession, graceMs: number, received: () =>
 
 /**
  * Ends a failed upload's session. When the sweeper ended it first (the upload outlived its
- * deadline), the keys this upload wrote since are still its own and nobody references them, so
- * it deletes them itself.
+ * deadline), the key this upload wrote since is still its own and nobody references it, so it
+ * deletes it itself (`writes`; undefined when a commit may have happened).
  */
 async function abandon(session: UploadSession, writes: string | undefined): Promise<void> {
   try {

@@ -242,6 +242,8 @@ describe('StorageStack template', () => {
                 AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
                 Status: 'Enabled',
               }),
+              // What is left where clients upload (written again after completion, or too late) expires.
+              Match.objectLike({ Prefix: '_staging/', ExpirationInDays: 1, Status: 'Enabled' }),
             ]),
           },
           CorsConfiguration: {
@@ -273,13 +275,17 @@ describe('StorageStack template', () => {
       });
     });
 
-    it('notifies the processor of every created object', () => {
+    it('notifies the processor of every object created in the staging prefix, and of nothing else', () => {
       const processor = functionsByName(template).get('on-object-created')?.id as string;
       template.hasResourceProperties('Custom::S3BucketNotifications', {
         BucketName: refOf(ids.bucket),
         NotificationConfiguration: {
           LambdaFunctionConfigurations: [
-            { Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: arnOf(processor) },
+            {
+              Events: ['s3:ObjectCreated:*'],
+              LambdaFunctionArn: arnOf(processor),
+              Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: '_staging/' }] } },
+            },
           ],
         },
       });
@@ -303,6 +309,17 @@ describe('StorageStack template', () => {
         ScheduleExpression: 'rate(5 minutes)',
         State: 'ENABLED',
         Targets: [Match.objectLike({ Arn: arnOf(sweeper.id), RetryPolicy: { MaximumRetryAttempts: 0 } })],
+      });
+    });
+
+    it('runs the integrity audit daily, one instance at a time, report only', () => {
+      const audit = functionsByName(template).get('audit-integrity') as { id: string; resource: Resource };
+      expect(audit.resource.Properties.ReservedConcurrentExecutions).toBe(1);
+      expect(audit.resource.Properties.Timeout).toBe(900);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 day)',
+        State: 'ENABLED',
+        Targets: [Match.objectLike({ Arn: arnOf(audit.id), RetryPolicy: { MaximumRetryAttempts: 0 } })],
       });
     });
 
