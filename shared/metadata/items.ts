@@ -70,6 +70,8 @@ export interface UploadSession {
   leaseUntil?: number;
   /** COMPLETED: the key of the file the upload became */
   committedKey?: string;
+  /** bumped by every change to a PENDING session, so an end "exactly as seen" can tell */
+  version?: number;
 }
 
 /** One stored copy of content shared by every file uploaded with the same md5. */

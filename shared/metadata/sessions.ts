@@ -101,13 +101,18 @@ export async function growReservation(
         Update: {
           TableName: tableName(),
           Key: sessionKey(session.tenant, session.uploadId),
-          UpdateExpression: 'ADD reservedBytes :n',
+          UpdateExpression: 'ADD reservedBytes :n, version :one',
           ...pending(session),
-          ExpressionAttributeValues: { ...pending(session).ExpressionAttributeValues, ':n': bytes },
+          ExpressionAttributeValues: {
+            ...pending(session).ExpressionAttributeValues,
+            ':n': bytes,
+            ':one': 1,
+          },
         },
       },
     ]);
     session.reservedBytes += bytes;
+    session.version = (session.version ?? 0) + 1;
     return 'ok';
   } catch (e) {
     if (!isConditionFailed(e)) throw e;
@@ -123,17 +128,19 @@ export async function heartbeat(session: UploadSession, expiresAt: number): Prom
       new UpdateCommand({
         TableName: tableName(),
         Key: key,
-        UpdateExpression: 'SET expiresAt = :e, sweepAt = :e, sweepShard = :shard',
+        UpdateExpression: 'SET expiresAt = :e, sweepAt = :e, sweepShard = :shard ADD version :one',
         ConditionExpression: '#s = :pending',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: {
           ':e': expiresAt,
+          ':one': 1,
           ':pending': 'PENDING',
           ':shard': sweepAttributes(key, expiresAt).sweepShard,
         },
       }),
     );
     session.expiresAt = expiresAt;
+    session.version = (session.version ?? 0) + 1;
     return true;
   } catch (e) {
     if (isConditionalCheckFailed(e)) return false;
@@ -163,11 +170,12 @@ export async function takeLease(
         TableName: tableName(),
         Key: key,
         UpdateExpression:
-          'SET finalizer = :a, finalizeKey = :k, leaseUntil = :l, expiresAt = :e, sweepAt = :e, sweepShard = :shard',
+          'SET finalizer = :a, finalizeKey = :k, leaseUntil = :l, expiresAt = :e, sweepAt = :e, sweepShard = :shard ADD version :one',
         ConditionExpression: '#s = :pending AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: {
           ':a': attempt,
+          ':one': 1,
           ':k': finalizeKey,
           ':l': leaseUntil,
           ':e': expiresAt,
@@ -199,10 +207,10 @@ export async function releaseLease(
     Update: {
       TableName: tableName(),
       Key: sessionKey(session.tenant, session.uploadId),
-      UpdateExpression: 'REMOVE finalizer, finalizeKey, leaseUntil',
+      UpdateExpression: 'REMOVE finalizer, finalizeKey, leaseUntil ADD version :one',
       ConditionExpression: '#s = :pending AND finalizer = :a',
       ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':a': attempt, ':pending': 'PENDING' },
+      ExpressionAttributeValues: { ':a': attempt, ':pending': 'PENDING', ':one': 1 },
     },
   };
   const garbage = discard ? [{ tenant: session.tenant, storage: session.storage, key: discard }] : [];
@@ -229,13 +237,14 @@ export function ownedKeys(session: UploadSession): string[] {
  * Ends a PENDING session without a file (the upload failed, was refused, or was abandoned and is
  * reaped): in one transaction the item goes, the reservation is given back, a claim is given up
  * or a pin dropped, and every object the session owned becomes garbage. Conditioned on the session
- * being exactly as seen (`expiresAt` for the sweeper, so a heartbeat in between wins; `finalizer`
- * for a finalize attempt, so only the lease holder refuses an upload). Returns false if someone
- * else ended it first.
+ * being exactly as seen (`exact`, for the sweeper and the audit: every change to a session bumps
+ * its `version`, so a heartbeat or a finalize lease in between wins, and the garbage listed is
+ * exactly what it owns) or on this attempt's lease (`expectFinalizer`, so only the lease holder
+ * refuses an upload). Returns false if someone else ended or changed it first.
  */
 export async function endSession(
   session: UploadSession,
-  options: { reason: string; expectExpiresAt?: number; expectFinalizer?: string },
+  options: { reason: string; exact?: boolean; expectFinalizer?: string },
 ): Promise<{ ended: boolean; garbage: Garbage[] }> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const garbage: Garbage[] = ownedKeys(session).map((key) => ({
@@ -244,7 +253,11 @@ export async function endSession(
       key,
     }));
     const extra = [
-      options.expectExpiresAt !== undefined ? ' AND expiresAt = :e' : '',
+      options.exact
+        ? session.version === undefined
+          ? ' AND attribute_not_exists(version)'
+          : ' AND version = :v'
+        : '',
       options.expectFinalizer !== undefined ? ' AND finalizer = :f' : '',
     ].join('');
     const condition = pending(session, extra);
@@ -256,7 +269,7 @@ export async function endSession(
           ...condition,
           ExpressionAttributeValues: {
             ...condition.ExpressionAttributeValues,
-            ...(options.expectExpiresAt !== undefined ? { ':e': options.expectExpiresAt } : {}),
+            ...(options.exact && session.version !== undefined ? { ':v': session.version } : {}),
             ...(options.expectFinalizer !== undefined ? { ':f': options.expectFinalizer } : {}),
           },
         },

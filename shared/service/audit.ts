@@ -256,7 +256,7 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
     if (options.repair) {
       const ended = await endSession(session, {
         reason: 'stale (audit)',
-        expectExpiresAt: session.expiresAt,
+        exact: true,
       });
       await collectGarbage(ended.garbage);
       f.repaired = ended.ended;

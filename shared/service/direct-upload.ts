@@ -133,7 +133,13 @@ export async function finalizeSession(
     const leaseUntil = now + leaseMs(session.reservedBytes);
     const before = await takeLease(session, attempt, target, leaseUntil, now);
     if (before) {
-      const held = { ...before, finalizer: attempt, finalizeKey: target, leaseUntil };
+      const held = {
+        ...before,
+        finalizer: attempt,
+        finalizeKey: target,
+        leaseUntil,
+        version: (before.version ?? 0) + 1,
+      };
       return await promoteAndCommit(held, attempt, target, before.finalizeKey);
     }
     const current = await getSession(session.tenant, session.uploadId);

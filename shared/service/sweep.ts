@@ -126,7 +126,7 @@ async function sweepOne(
         await forgetCompleted(session);
         garbage.push({ tenant: session.tenant, storage: session.storage, key: session.key });
       } else if (session.expiresAt <= now) {
-        const ended = await endSession(session, { reason: 'abandoned', expectExpiresAt: session.expiresAt });
+        const ended = await endSession(session, { reason: 'abandoned', exact: true });
         if (ended.ended) {
           result.uploads++;
           garbage.push(...ended.garbage);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import type { S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as onObjectCreated } from '../../functions/on-object-created';
@@ -33,14 +34,18 @@ import { md5, upload } from '../helpers/service-helpers';
 let env: TestEnv;
 beforeAll(async () => {
   enableFaults();
+  // AWS_MAX_ATTEMPTS=1: an injected DynamoDB throttle fails the call at once instead of after the
+  // SDK's backed-off retries (which absorb a single throttle; what is tested is one that persists).
   env = await setupTestEnv({
     PENDING_GRACE_SECONDS: '2',
     PRESIGN_TTL_SECONDS: '60',
     FINALIZE_LEASE_SECONDS: '1',
+    AWS_MAX_ATTEMPTS: '1',
   });
 });
 afterAll(async () => {
   disableFaults();
+  env.reconfigure({ AWS_MAX_ATTEMPTS: undefined });
   await env.cleanup();
 });
 
@@ -253,7 +258,11 @@ async function retry(useCase: UseCase, tenant: string, ctx: Record<string, strin
 async function runWithFault(useCase: UseCase, step: string, occurrence: number, action: FaultAction) {
   const tenant = nextTenant();
   const ctx = (await useCase.setup?.(tenant)) ?? {};
-  const fault = armFault(step, action, { skip: occurrence });
+  // A failing DynamoDB call is throttled, as DynamoDB does; anything else fails with InjectedFault.
+  const error = step.startsWith('dynamodb.')
+    ? () => new ProvisionedThroughputExceededException({ message: 'injected throttle', $metadata: {} })
+    : undefined;
+  const fault = armFault(step, action, { skip: occurrence, error });
   const op = useCase.run(tenant, ctx).then(
     () => 'ok',
     (e: { code?: string; name?: string }) => `error ${e.code ?? e.name}`,
