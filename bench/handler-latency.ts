@@ -16,7 +16,7 @@ import { resetStorages } from '../shared/backends/registry';
 import { getConfig, resetConfig } from '../shared/config';
 import { db, resetDb, tableName } from '../shared/metadata/client';
 import { ensureTable } from '../shared/metadata/ensure-table';
-import { fileKey } from '../shared/metadata/records';
+import { fileKey } from '../shared/metadata/items';
 import { type BenchResult, benchTempDir, fmtMs, fmtRatio, mean, percentile, table } from './report';
 
 export interface HandlerLatencyOptions {

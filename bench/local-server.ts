@@ -108,12 +108,20 @@ export interface ChildServer {
 /**
  * Starts the local runtime (DynamoDB Local + HTTP server) as a separate Node process with its own
  * DATA_DIR, so that its memory can be measured apart from the benchmark client's. Resolves when
- * the server answers.
+ * the server answers. The sweeper is off unless `sweepIntervalSeconds` is given.
  */
-export async function startChildServer(dataDir: string): Promise<ChildServer> {
+export async function startChildServer(
+  dataDir: string,
+  options: { sweepIntervalSeconds?: number } = {},
+): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of SERVICE_VARS) delete env[name];
-  Object.assign(env, { DATA_DIR: dataDir, PORT: '0', SWEEP_INTERVAL: '0', POWERTOOLS_LOG_LEVEL: 'WARN' });
+  Object.assign(env, {
+    DATA_DIR: dataDir,
+    PORT: '0',
+    SWEEP_INTERVAL: String(options.sweepIntervalSeconds ?? 0),
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+  });
   // `node --import tsx` (not the tsx CLI, which forks): the spawned pid is the server itself. The
   // node flags are those of `npm start`.
   // To look inside the server during a run: BENCH_SERVER_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p'
@@ -220,11 +228,15 @@ export function request(
     headers?: Record<string, string | number>;
     body?: Buffer | string | Readable;
     agent?: http.Agent;
+    /** Fails the request when the socket is idle this long (a hung server must not hang the bench). */
+    timeoutMs?: number;
   },
 ): Promise<HttpResponse> {
   return new Promise((res, rej) => {
     const req = http.request(url, { method: options.method, headers: options.headers, agent: options.agent });
     req.on('error', rej);
+    if (options.timeoutMs)
+      req.setTimeout(options.timeoutMs, () => req.destroy(new Error(`no answer in ${options.timeoutMs} ms`)));
     req.on('response', (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (c: Buffer) => chunks.push(c));

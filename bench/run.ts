@@ -1,12 +1,15 @@
 /**
- * `npm run bench`: runs the benchmarks of issue 2 point 11 and writes BENCHMARKS.md (date, machine,
- * a summary and one section per benchmark). Each benchmark says whether its goal was met; the
+ * `npm run bench`: runs the benchmarks of issue 2 point 11 (a-d) and the soak run of the integrity
+ * issue (e, bench/soak.ts), and writes BENCHMARKS.md (date, machine, a summary and one section per
+ * benchmark). Each benchmark says whether its goal was met; the
  * process exits 1 only on a correctness failure (a wrong count, a wrong answer, a crash), never on
  * a missed speed or memory goal.
  *
  *   npm run bench                          all benchmarks, 1 GiB for (b)
- *   npm run bench -- --only a,c            some of them (a, b, c, d)
+ *   npm run bench -- --only a,c            some of them (a, b, c, d, e)
  *   BENCH_LARGE_BYTES=256M npm run bench   a smaller file for (b) (bytes, or with K/M/G = KiB/MiB/GiB)
+ *   BENCH_SOAK_SECONDS=20 npm run bench    a shorter soak (e) than 60 s; also BENCH_SOAK_WORKERS (8),
+ *                                          BENCH_SOAK_SEED (1)
  *   npm run bench -- --out /tmp/bench.md   write the report elsewhere
  */
 import { writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { runLargeFile } from './large-file';
 import { repoRoot } from './local-server';
 import { machineInfo, machineRows } from './machine';
 import { type Benchmark, type BenchResult, crashed, fmtBytes, metMark, table } from './report';
+import { runSoak } from './soak';
 
 function parseSize(text: string | undefined): number | undefined {
   if (!text) return undefined;
@@ -30,6 +34,14 @@ function parseSize(text: string | undefined): number | undefined {
   const n = Number(m[1]) * unit;
   if (n <= 0) throw new Error('BENCH_LARGE_BYTES must be more than 0');
   return n;
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1)
+    throw new Error(`${name} must be a whole number, 1 or more: ${text}`);
+  return Number(text);
 }
 
 function parseArgs(argv: string[]): { only?: Set<string>; out: string } {
@@ -58,6 +70,11 @@ function parseArgs(argv: string[]): { only?: Set<string>; out: string } {
 
 const { only, out } = parseArgs(process.argv.slice(2));
 const largeBytes = parseSize(process.env.BENCH_LARGE_BYTES) ?? 1024 ** 3;
+const soak = {
+  seconds: positiveInt('BENCH_SOAK_SECONDS', 60),
+  workers: positiveInt('BENCH_SOAK_WORKERS', 8),
+  seed: positiveInt('BENCH_SOAK_SEED', 1),
+};
 
 const benchmarks: Benchmark[] = [
   { id: 'a', title: 'get-file-record handler vs raw GetItem', run: () => runHandlerLatency() },
@@ -70,6 +87,11 @@ const benchmarks: Benchmark[] = [
   // Lambda bundles (bench/bundles.ts, owned by the infrastructure work). More benchmarks go here:
   // one entry each, whose run() returns a BenchResult (bench/report.ts).
   { id: 'd', title: 'Lambda bundle sizes and import times', run: () => runBundles({ id: 'd' }) },
+  {
+    id: 'e',
+    title: `soak: ${soak.seconds} s of mixed operations by ${soak.workers} workers against the local server, with a client-side model`,
+    run: () => runSoak(soak),
+  },
 ];
 
 const unknown = [...(only ?? [])].filter((id) => !benchmarks.some((b) => b.id === id));
@@ -106,6 +128,12 @@ const reduced = [
   only ? `only ${[...only].join(', ')}` : undefined,
   selected.some((b) => b.id === 'b') && largeBytes !== 1024 ** 3
     ? `BENCH_LARGE_BYTES=${largeBytes} (${fmtBytes(largeBytes)} instead of 1 GiB)`
+    : undefined,
+  selected.some((b) => b.id === 'e') && soak.seconds !== 60
+    ? `BENCH_SOAK_SECONDS=${soak.seconds} (instead of 60)`
+    : undefined,
+  selected.some((b) => b.id === 'e') && soak.workers !== 8
+    ? `BENCH_SOAK_WORKERS=${soak.workers} (instead of 8)`
     : undefined,
 ].filter(Boolean);
 const totalSeconds = (Date.now() - startedAt.getTime()) / 1000;
@@ -145,8 +173,9 @@ const report = [
   '',
   '```sh',
   'npm run bench                          # all, 1 GiB for (b); writes BENCHMARKS.md',
-  'npm run bench -- --only a,c            # some of them (a, b, c, d)',
+  'npm run bench -- --only a,c            # some of them (a, b, c, d, e)',
   'BENCH_LARGE_BYTES=256M npm run bench   # a smaller file for (b)',
+  'BENCH_SOAK_SECONDS=20 npm run bench    # a shorter soak (e); BENCH_SOAK_WORKERS, BENCH_SOAK_SEED',
   'npm run bench -- --out /tmp/bench.md   # write the report elsewhere',
   '```',
   '',

@@ -12,8 +12,10 @@ export type TableAccess = 'read' | 'write';
 export interface FunctionAccess {
   /** read = GetItem/Query; write = read + PutItem/UpdateItem/DeleteItem/ConditionCheckItem (transactions). */
   table?: TableAccess;
-  /** Query on the sparse expiry index (only the sweeper scans for expired items). */
-  expiryIndex?: boolean;
+  /** Query on the sparse sweep index (only the sweeper looks for due items). */
+  sweepIndex?: boolean;
+  /** Scan of the table: only the all-tenant integrity audit, to find the tenants (never on a request's path). */
+  scan?: boolean;
   /** Object actions on the storage instances (own bucket, extra S3 buckets, their KMS keys). */
   objects?: { read?: boolean; write?: boolean; delete?: boolean };
   /** Puts FileUploaded / FileDeleted / FileExpired events on the bus. */
@@ -48,10 +50,10 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'create-link': { table: 'read' },
   /** Presigning an upload needs the signer to hold s3:PutObject; it writes nothing itself. */
   'sign-upload': { table: 'write', objects: { write: true } },
-  /** Finalize reads the object (size, md5) and deletes it when it is refused. */
+  /** Finalize copies the staging object to its final key (GetObject + PutObject), hashes it, deletes what is refused. */
   'complete-upload': {
     table: 'write',
-    objects: { read: true, delete: true },
+    objects: { read: true, write: true, delete: true },
     emits: true,
     memoryMb: 1024,
     timeoutSeconds: API_MAX_SECONDS,
@@ -63,12 +65,28 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'list-storages': {},
   'on-object-created': {
     table: 'write',
-    objects: { read: true, delete: true },
+    objects: { read: true, write: true, delete: true },
     emits: true,
     memoryMb: 1024,
     timeoutSeconds: 300,
   },
-  'sweep-expired': { table: 'write', expiryIndex: true, objects: { delete: true }, emits: true },
+  /** Lists the staging prefix for leftovers (read brings s3:ListBucket) and deletes garbage. */
+  'sweep-expired': { table: 'write', sweepIndex: true, objects: { read: true, delete: true }, emits: true },
+  /** The integrity audit: lists and heads objects, repairs with the service's own conditional writes. */
+  'run-audit': {
+    table: 'write',
+    scan: true,
+    objects: { read: true, delete: true },
+    memoryMb: 1024,
+    timeoutSeconds: API_MAX_SECONDS,
+  },
+  'audit-integrity': {
+    table: 'write',
+    scan: true,
+    objects: { read: true, delete: true },
+    memoryMb: 1024,
+    timeoutSeconds: 900,
+  },
 };
 
 export const DEFAULT_MEMORY_MB = 512;

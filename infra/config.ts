@@ -64,6 +64,8 @@ export const stackConfigSchema = z.object({
   /** A custom domain in front of the API, used in the URLs the service returns. */
   publicBaseUrl: z.url().optional(),
   sweepRateMinutes: posInt.default(5),
+  /** How often the integrity audit runs (report only; findings are logged as errors). */
+  auditRateHours: posInt.default(24),
   removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   /** Bucket encryption: absent = S3-managed keys; `create` = a new customer-managed KMS key; or a key ARN. */
   bucketKmsKey: z.union([z.literal('create'), z.string().startsWith('arn:')]).optional(),

@@ -126,6 +126,7 @@ export class StorageStack extends Stack {
     this.sweeper = new Sweeper(this, 'Sweeper', {
       resources,
       rateMinutes: config.sweepRateMinutes,
+      auditRateHours: config.auditRateHours,
       logRetention,
       removalPolicy,
     });

@@ -155,6 +155,8 @@ const envSchema = z.object({
   TENANT_CLAIM: z._default(z.string().check(z.minLength(1)), 'tenant'),
   /** Extra time a PENDING direct upload may take past its URL expiry before the sweeper reaps it. */
   PENDING_GRACE_SECONDS: int(900),
+  /** How long a finalize (complete or storage event) holds its upload before another may take over, plus the copy's time. */
+  FINALIZE_LEASE_SECONDS: int(60),
   /** The DynamoDB TTL attribute is only a backstop, set this long after the real expiry. */
   TTL_GRACE_SECONDS: int(86_400),
   /** Remove an expired file when a read meets it (off for functions that are read-only in IAM). */
@@ -176,6 +178,7 @@ export interface Config {
   publicBaseUrl?: string;
   tenantClaim: string;
   pendingGraceSeconds: number;
+  finalizeLeaseSeconds: number;
   ttlGraceSeconds: number;
   cleanupOnRead: boolean;
 }
@@ -239,6 +242,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     tenantClaim: e.TENANT_CLAIM,
     pendingGraceSeconds: e.PENDING_GRACE_SECONDS,
+    finalizeLeaseSeconds: e.FINALIZE_LEASE_SECONDS,
     ttlGraceSeconds: e.TTL_GRACE_SECONDS,
     cleanupOnRead: e.CLEANUP_ON_READ === 'true',
   };

@@ -13,6 +13,7 @@ export const errorCodes = {
   PATH_BACKSLASH: 400,
   PATH_EMPTY_SEGMENT: 400,
   PATH_TOO_LONG: 400,
+  INVALID_PATH_ENCODING: 400,
   UNKNOWN_STORAGE: 400,
   INVALID_EXPIRES: 400,
   INVALID_MD5: 400,
@@ -26,8 +27,9 @@ export const errorCodes = {
   NOT_FOUND: 404,
   UPLOAD_NOT_FOUND: 404,
   ALREADY_EXISTS: 409,
-  CONCURRENT_UPDATE: 409,
   UPLOAD_INCOMPLETE: 409,
+  UPLOAD_IN_PROGRESS: 409,
+  UPLOAD_TIMEOUT: 408,
   // size and type
   FILE_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 413,
@@ -36,6 +38,7 @@ export const errorCodes = {
   // backend
   BACKEND_ERROR: 502,
   BACKEND_UNAVAILABLE: 503,
+  SERVICE_BUSY: 503,
   INTERNAL: 500,
 } as const;
 
@@ -56,6 +59,42 @@ export class AppError extends Error {
 }
 
 export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
+
+/** Codes a client should simply try again after a moment; their answers carry Retry-After. */
+export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
+  SERVICE_BUSY: 1,
+  BACKEND_UNAVAILABLE: 2,
+  UPLOAD_IN_PROGRESS: 1,
+};
+
+/**
+ * DynamoDB errors that mean "not now" rather than "never": throttling past the SDK's own retries,
+ * transaction conflicts past ours, and the service's transient failures.
+ */
+const BUSY_DYNAMODB_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TransactionConflictException',
+  'TransactionInProgressException',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'LimitExceededException',
+]);
+
+export function isBusyError(e: unknown): boolean {
+  const err = e as { name?: string; CancellationReasons?: { Code?: string }[] } | null;
+  if (!err || typeof err !== 'object') return false;
+  if (err.name === 'TransactionCanceledException') {
+    return (err.CancellationReasons ?? []).some((r) =>
+      ['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded'].includes(r.Code ?? ''),
+    );
+  }
+  return BUSY_DYNAMODB_ERRORS.has(err.name ?? '');
+}
+
+export const serviceBusy = (cause: unknown) =>
+  new AppError('SERVICE_BUSY', 'The service is busy; please retry in a moment', undefined, { cause });
 
 /** Errors of a storage backend, normalized so the service never sees SDK-specific shapes. */
 export type StorageErrorKind =

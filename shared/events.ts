@@ -1,6 +1,6 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { logger } from './logger';
-import type { FileRecord } from './metadata/records';
+import type { FileRecord } from './metadata/items';
 
 export type FileEventType = 'FileUploaded' | 'FileDeleted' | 'FileExpired';
 

@@ -11,6 +11,12 @@ export function normalizePath(input: string | undefined | null): string {
   if (input === undefined || input === null || input === '') {
     throw new AppError('PATH_REQUIRED', 'A file path is required');
   }
+  // A path must be one clean string: U+FFFD is what undecodable bytes turn into (form fields, and any
+  // lossy URL decoding in front of a Lambda) and a lone surrogate is not text at all (JSON allows
+  // one), so either would let many byte sequences name one file. Escapes are checked in routes.ts.
+  if (/[\p{Cs}\uFFFD]/u.test(input)) {
+    throw new AppError('INVALID_PATH_ENCODING', 'The path is not valid UTF-8 text (or contains U+FFFD)');
+  }
   const path = input.normalize('NFC');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we reject
   if (/[\u0000-\u001f\u007f]/.test(path)) {

@@ -1,3 +1,5 @@
+import { AppError } from './errors';
+
 /**
  * THE route table. The CDK stack and the local server both iterate it, so what runs in AWS and what
  * runs on one machine cannot drift. `fn` is the file name in functions/ (one Lambda per route).
@@ -36,10 +38,11 @@ export const routes: readonly Route[] = [
   { method: 'PUT', path: '/v1/quota/{tenant}', fn: 'set-quota', permission: 'manage' },
   { method: 'POST', path: '/v1/usage/recalculate', fn: 'recalculate-usage', permission: 'manage' },
   { method: 'GET', path: '/v1/storages', fn: 'list-storages', permission: 'download' },
+  { method: 'POST', path: '/v1/audit', fn: 'run-audit', permission: 'manage' },
 ];
 
 /** Functions without a route: triggered by a schedule or by storage events. */
-export const internalFunctions = ['sweep-expired', 'on-object-created'] as const;
+export const internalFunctions = ['sweep-expired', 'on-object-created', 'audit-integrity'] as const;
 
 export const routeKey = (r: Pick<Route, 'method' | 'path'>) => `${r.method} ${r.path}`;
 
@@ -49,10 +52,12 @@ export interface RouteMatch {
 }
 
 /**
- * Matches a request path the way API Gateway does: segments are percent-decoded one by one (so an
- * encoded "%2F" stays inside its segment for `{name}` and `..` is passed through for the handler to
- * reject), `{name+}` takes the rest. Returns null when no route has that path, and `methodMismatch`
- * when the path exists for another method.
+ * Matches a request path: segments are percent-decoded one by one (so an encoded "%2F" stays inside
+ * its segment for `{name}` and `..` is passed through for the handler to reject), `{name+}` takes
+ * the rest. Returns null when no route has that path, and `methodMismatch` when the path exists for
+ * another method. The parameters of the matched route must be valid percent-encoded UTF-8, or it
+ * throws INVALID_PATH_ENCODING: a malformed escape kept as typed would be a second URL of the file
+ * that its encoded spelling names (`x%FF.bin` and `x%25FF.bin`).
  */
 export function matchRoute(method: string, rawPath: string): RouteMatch | { methodMismatch: true } | null {
   const segments = rawPath.split('/').slice(1);
@@ -61,35 +66,50 @@ export function matchRoute(method: string, rawPath: string): RouteMatch | { meth
     const params = matchSegments(route.path.split('/').slice(1), segments);
     if (!params) continue;
     pathExists = true;
-    if (route.method === method) return { route, pathParameters: params };
+    if (route.method === method) return { route, pathParameters: decodeParams(params) };
   }
   return pathExists ? { methodMismatch: true } : null;
 }
 
-function matchSegments(pattern: string[], segments: string[]): Record<string, string> | null {
-  const params: Record<string, string> = {};
+/** The raw (still encoded) segments of each parameter, or null when the pattern does not fit. */
+function matchSegments(pattern: string[], segments: string[]): Record<string, string[]> | null {
+  const params: Record<string, string[]> = {};
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i] as string;
     if (p.startsWith('{') && p.endsWith('+}')) {
       const rest = segments.slice(i);
       if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) return null;
-      params[p.slice(1, -2)] = rest.map(decodeSegment).join('/');
+      params[p.slice(1, -2)] = rest;
       return params;
     }
     const s = segments[i];
     if (s === undefined) return null;
     if (p.startsWith('{') && p.endsWith('}')) {
       if (s === '') return null;
-      params[p.slice(1, -1)] = decodeSegment(s);
+      params[p.slice(1, -1)] = [s];
     } else if (p !== s) return null;
   }
   return segments.length === pattern.length ? params : null;
 }
 
+function decodeParams(raw: Record<string, string[]>): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [name, segments] of Object.entries(raw)) params[name] = segments.map(decodeSegment).join('/');
+  return params;
+}
+
+/**
+ * decodeURIComponent is strict by its specification: it throws on a "%" not followed by two hex
+ * digits and on bytes that are not UTF-8 (stray continuation bytes, overlong forms, surrogates,
+ * code points past U+10FFFF).
+ */
 function decodeSegment(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    return s; // malformed escapes are kept as typed; the path validation rejects what is unsafe
+    throw new AppError(
+      'INVALID_PATH_ENCODING',
+      'The path has a malformed percent-escape or one that is not UTF-8; write a literal "%" as %25',
+    );
   }
 }

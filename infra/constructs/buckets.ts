@@ -2,6 +2,7 @@ import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { STAGING_PREFIX } from '../../shared/service/keys';
 
 export interface BucketsProps {
   removalPolicy: RemovalPolicy;
@@ -13,8 +14,9 @@ export interface BucketsProps {
 
 /**
  * The default storage instance (`storages.Default`): private, TLS-only, encrypted, with server access
- * logs in a bucket of their own, and incomplete multipart uploads (abandoned large direct uploads)
- * aborted after a day so their parts do not cost storage forever.
+ * logs in a bucket of their own, incomplete multipart uploads (abandoned large direct uploads)
+ * aborted after a day so their parts do not cost storage forever, and leftovers in the staging
+ * prefix of direct uploads expired after a day.
  */
 export class Buckets extends Construct {
   readonly files: s3.Bucket;
@@ -72,6 +74,9 @@ export class Buckets extends Construct {
         : undefined,
       lifecycleRules: [
         { id: 'abort-incomplete-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // Direct uploads land here and are promoted to their final key; whatever is left (bytes
+        // written again after completion, or after the upload was reaped) is nobody's.
+        { id: 'expire-staging', prefix: STAGING_PREFIX, expiration: Duration.days(1) },
       ],
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'files/',

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { EXPIRY_INDEX } from '../../shared/metadata/schema';
+import { SWEEP_INDEX } from '../../shared/metadata/schema';
 import {
   accessOf,
   BUCKET_READ_ACTIONS,
@@ -60,11 +60,16 @@ export function grantAccess(target: StorageFunction, resources: ServiceResources
       }),
     );
   }
-  if (access.expiryIndex) {
+  if (access.scan) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [resources.table.tableArn] }),
+    );
+  }
+  if (access.sweepIndex) {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['dynamodb:Query'],
-        resources: [`${resources.table.tableArn}/index/${EXPIRY_INDEX}`],
+        resources: [`${resources.table.tableArn}/index/${SWEEP_INDEX}`],
       }),
     );
   }

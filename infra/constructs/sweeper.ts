@@ -9,6 +9,7 @@ import { StorageFunction } from './storage-function';
 export interface SweeperProps {
   resources: ServiceResources;
   rateMinutes: number;
+  auditRateHours: number;
   logRetention: logs.RetentionDays;
   removalPolicy: RemovalPolicy;
 }
@@ -22,6 +23,8 @@ export interface SweeperProps {
 export class Sweeper extends Construct {
   readonly sweeper: StorageFunction;
   readonly rule: events.Rule;
+  readonly audit: StorageFunction;
+  readonly auditRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: SweeperProps) {
     super(scope, id);
@@ -38,6 +41,21 @@ export class Sweeper extends Construct {
       description: 'Sweeps expired files and abandoned uploads',
       schedule: events.Schedule.rate(Duration.minutes(props.rateMinutes)),
       targets: [new targets.LambdaFunction(this.sweeper.function, { retryAttempts: 0 })],
+    });
+
+    // The integrity audit: report only on the schedule (findings logged as errors, for an alarm);
+    // run on demand with {"repair": true} to fix what it finds. One at a time, like the sweeper.
+    this.audit = new StorageFunction(this, 'audit-integrity', {
+      fn: 'audit-integrity',
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      reservedConcurrency: 1,
+    });
+    grantAccess(this.audit, props.resources);
+    this.auditRule = new events.Rule(this, 'AuditSchedule', {
+      description: 'Audits the integrity of files, blobs, uploads and quota counters',
+      schedule: events.Schedule.rate(Duration.hours(props.auditRateHours)),
+      targets: [new targets.LambdaFunction(this.audit.function, { retryAttempts: 0 })],
     });
   }
 }

@@ -144,6 +144,23 @@ export class AliyunOssBackend implements StorageBackend {
     }
   }
 
+  /**
+   * CopyObject (a PUT with x-oss-copy-source) within the bucket; the target keeps the source's
+   * content type (no metadata directive means COPY). Its size is read back from the target, which
+   * no one else writes. OSS copies up to 5 GB this way and answers a larger source with its own
+   * error (UploadPartCopy would be needed).
+   */
+  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+    try {
+      await this.client.copy(toKey, fromKey);
+      const out = await this.client.head(toKey);
+      const res = out.res as unknown as OssResponse;
+      return infoOf(toKey, res, Number(headerOf(res, 'content-length') ?? 0));
+    } catch (e) {
+      throw this.fail('copy', e);
+    }
+  }
+
   async delete(key: string): Promise<void> {
     try {
       // OSS answers 204 for a missing key too.

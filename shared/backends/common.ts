@@ -191,3 +191,15 @@ export function signedPut(url: string, contentType: string, expiresIn: number, n
     expiresAt: expiresAt(expiresIn, now),
   };
 }
+
+/** The largest object one S3 CopyObject copies (MinIO's too); larger ones need UploadPartCopy. */
+export const MAX_COPY_BYTES = 5 * 1024 ** 3;
+
+/** Said before a copy that the server would refuse with an obscure error. */
+export const tooLargeToCopy = (type: string, instance: string, size: number) =>
+  new StorageError(
+    'Unknown',
+    type,
+    instance,
+    `copy of ${size} bytes is not supported: one server-side copy takes at most 5 GiB`,
+  );

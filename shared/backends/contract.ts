@@ -80,6 +80,13 @@ export interface StorageBackend {
   /** Throws StorageError NotFound when the key does not exist. */
   get(key: string, range?: ByteRange): Promise<{ body: Readable; info: ObjectInfo }>;
   head(key: string): Promise<ObjectInfo | null>;
+  /**
+   * Server-side copy inside this instance: the bytes never pass through the service. The target
+   * (replaced when it exists) gets the source's content type and is a snapshot: a later put to
+   * the source does not change it. Returns the target's info. Throws StorageError NotFound when
+   * the source does not exist.
+   */
+  copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
   /** Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>;
   deleteMany(keys: string[]): Promise<void>;

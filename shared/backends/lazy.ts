@@ -62,6 +62,10 @@ export class LazyBackend implements StorageBackend {
     return (await this.backend()).head(key);
   }
 
+  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+    return (await this.backend()).copy(fromKey, toKey);
+  }
+
   async delete(key: string): Promise<void> {
     return (await this.backend()).delete(key);
   }

@@ -1,7 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { constants, createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import { copyFile, link, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors';
@@ -9,6 +9,12 @@ import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBacke
 
 const TYPE = 'local-disk';
 const TEMP_DIR = '.tmp';
+/** Why link() may fail where a copy still works: another file system, or one without hard links. */
+const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
+
+const errorCode = (e: unknown) => (e as NodeJS.ErrnoException).code;
+const missing = (e: unknown) => errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR';
+const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export interface LocalDiskOptions {
   name: string;
@@ -40,16 +46,8 @@ export class LocalDiskBackend implements StorageBackend {
 
   /** Every key is checked before it becomes a file-system path: no "..", no absolute paths, no NUL or control characters. */
   private pathOf(key: string): string {
-    const segments = key.split('/');
-    const bad =
-      key.length === 0 ||
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters
-      /[\u0000-\u001f\u007f\\]/.test(key) ||
-      segments.some(
-        (s) => s === '' || s === '.' || s === '..' || s === TEMP_DIR || Buffer.byteLength(s) > 255,
-      );
-    if (bad) throw new StorageError('Unknown', TYPE, this.name, 'invalid key');
-    return join(this.root, ...segments);
+    if (!isValidKey(key)) throw new StorageError('Unknown', TYPE, this.name, 'invalid key');
+    return join(this.root, ...key.split('/'));
   }
 
   private notFound(key: string, cause?: unknown): StorageError {
@@ -66,7 +64,8 @@ export class LocalDiskBackend implements StorageBackend {
     const temp = join(tempDir, randomUUID());
     await mkdir(tempDir, { recursive: true });
     try {
-      // Write to a temp file and rename: a reader never sees half a file, a failed upload leaves nothing.
+      // Write to a temp file and rename: a reader never sees half a file, a failed upload leaves
+      // nothing. Never write a stored file in place: copies share its inode (see copy).
       await pipeline(
         Buffer.isBuffer(body) ? Readable.from([body]) : body,
         createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
@@ -89,8 +88,7 @@ export class LocalDiskBackend implements StorageBackend {
       const s = await stat(this.pathOf(key));
       return s.isFile() ? this.info(key, s) : null;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
-        return null;
+      if (missing(e)) return null;
       throw e;
     }
   }
@@ -102,6 +100,58 @@ export class LocalDiskBackend implements StorageBackend {
     return { body, info };
   }
 
+  /**
+   * A hard link: no bytes are copied. Every write is a temp file renamed over the key, so a later
+   * put to the source replaces its directory entry, not the shared inode, and the copy keeps its
+   * bytes (and the source's mtime as lastModified). Where links fail (another file system, or
+   * none), the bytes are copied to a temp file and renamed into place.
+   */
+  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+    const source = this.pathOf(fromKey);
+    const target = this.pathOf(toKey);
+    const info = await this.head(fromKey);
+    if (!info) throw this.notFound(fromKey);
+    if (source === target) return { ...info, key: toKey };
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      try {
+        await link(source, target);
+      } catch (e) {
+        // An existing target is replaced in one rename, as put replaces it.
+        if (errorCode(e) === 'EEXIST') await this.replaceWith(source, target, 'link');
+        else if (LINK_UNSUPPORTED.has(errorCode(e) ?? '')) await this.replaceWith(source, target, 'copy');
+        else throw e;
+      }
+    } catch (e) {
+      if (missing(e) && !(await this.head(fromKey))) throw this.notFound(fromKey, e);
+      throw e;
+    }
+    return this.info(toKey, await stat(target));
+  }
+
+  /** Puts the file at `source` at `target` through a temp file (a link, or a copy of the bytes) and a rename. */
+  private async replaceWith(source: string, target: string, how: 'link' | 'copy'): Promise<void> {
+    const tempDir = join(this.root, TEMP_DIR);
+    const temp = join(tempDir, randomUUID());
+    await mkdir(tempDir, { recursive: true });
+    try {
+      let linked = false;
+      if (how === 'link') {
+        try {
+          await link(source, temp);
+          linked = true;
+        } catch (e) {
+          if (!LINK_UNSUPPORTED.has(errorCode(e) ?? '')) throw e;
+        }
+      }
+      if (!linked) await copyFile(source, temp, constants.COPYFILE_EXCL);
+      await rename(temp, target);
+    } finally {
+      // Gone after the rename, except when target already was a link to the same file (rename then does nothing).
+      await rm(temp, { force: true });
+    }
+  }
+
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
   }
@@ -110,28 +160,74 @@ export class LocalDiskBackend implements StorageBackend {
     await Promise.all(keys.map((k) => this.delete(k)));
   }
 
+  /**
+   * Reads only the folder the prefix names ("a/b/c" reads root/a/b/, keeps the entries whose name
+   * starts with "c" and walks those), so listing one tenant or the staging area does not read
+   * every file of the root.
+   */
   async list(prefix: string, options: { cursor?: string; limit?: number } = {}) {
     const limit = options.limit ?? 1000;
-    let names: string[];
-    try {
-      names = (await readdir(this.root, { recursive: true, withFileTypes: true }))
-        .filter((d) => d.isFile())
-        .map((d) =>
-          join(d.parentPath ?? (d as unknown as { path: string }).path, d.name).slice(this.root.length + 1),
-        )
-        .map((p) => p.split(sep).join('/'))
-        .filter(
-          (k) =>
-            !k.startsWith(`${TEMP_DIR}/`) && k.startsWith(prefix) && (!options.cursor || k > options.cursor),
-        );
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { items: [] };
-      throw e;
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const start = prefix.slice(folder.length);
+    // No valid key lies under a folder that is no valid key itself ("..", control characters, ...).
+    if (folder && !isValidKey(folder.slice(0, -1))) return { items: [] };
+    const dir = folder ? join(this.root, ...folder.slice(0, -1).split('/')) : this.root;
+    const keys: string[] = [];
+    for (const entry of await readFolder(dir)) {
+      if (!entry.name.startsWith(start) || (!folder && entry.name === TEMP_DIR)) continue;
+      if (entry.isFile()) keys.push(`${folder}${entry.name}`);
+      else if (entry.isDirectory()) {
+        const below = join(dir, entry.name);
+        for (const d of await readFolder(below, true)) {
+          if (!d.isFile()) continue;
+          const path = join(d.parentPath ?? (d as unknown as { path: string }).path, d.name);
+          keys.push(`${folder}${entry.name}/${relative(below, path).split(sep).join('/')}`);
+        }
+      }
     }
-    names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    // Cursor and order compare UTF-8 bytes alike, as the cloud stores do.
+    const after = options.cursor;
+    const names = (after === undefined ? keys : keys.filter((k) => utf8Order(k, after) > 0)).sort(utf8Order);
     const page = names.slice(0, limit);
-    const items = await Promise.all(page.map(async (k) => this.info(k, await stat(this.pathOf(k)))));
+    const items = (
+      await Promise.all(
+        page.map(async (k) => {
+          try {
+            return this.info(k, await stat(this.pathOf(k)));
+          } catch (e) {
+            // Deleted since the folder was read.
+            if (missing(e)) return undefined;
+            throw e;
+          }
+        }),
+      )
+    ).filter((i): i is ObjectInfo => i !== undefined);
     return { items, cursor: names.length > limit ? page[page.length - 1] : undefined };
+  }
+
+  /**
+   * Deletes the temp files of puts and copies that died, last written before `olderThan`, and
+   * says how many. A put in progress keeps writing its temp file, so its mtime stays fresh. A temp
+   * file that is a link to a stored object (a copy about to be renamed into place) holds no bytes
+   * of its own and is kept; once that object is gone, it is an ordinary stale file.
+   */
+  async removeStaleTemp(olderThan: Date): Promise<number> {
+    const tempDir = join(this.root, TEMP_DIR);
+    let removed = 0;
+    for (const entry of await readFolder(tempDir)) {
+      const path = join(tempDir, entry.name);
+      let s: Awaited<ReturnType<typeof lstat>>;
+      try {
+        s = await lstat(path);
+      } catch (e) {
+        if (missing(e)) continue;
+        throw e;
+      }
+      if (!s.isFile() || s.nlink > 1 || s.mtimeMs >= olderThan.getTime()) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   private sign(key: string, maxBytes: number, expires: number): string {
@@ -207,5 +303,26 @@ export class LocalDiskBackend implements StorageBackend {
 
   async presignDownload(): Promise<string | null> {
     return null;
+  }
+}
+
+function isValidKey(key: string): boolean {
+  return !(
+    key.length === 0 ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters
+    /[\u0000-\u001f\u007f\\]/.test(key) ||
+    key
+      .split('/')
+      .some((s) => s === '' || s === '.' || s === '..' || s === TEMP_DIR || Buffer.byteLength(s) > 255)
+  );
+}
+
+/** The entries of a folder (with everything below it when `recursive`); none when it does not exist. */
+async function readFolder(dir: string, recursive = false): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true, recursive });
+  } catch (e) {
+    if (missing(e)) return [];
+    throw e;
   }
 }

@@ -1,14 +1,16 @@
 import type { Readable } from 'node:stream';
-import { Client, type ClientOptions } from 'minio';
+import { Client, type ClientOptions, CopyConditions } from 'minio';
 import { StorageError, type StorageErrorKind } from '../errors';
 import {
   chunks,
   exactRange,
   expiresAt,
   kindOfStatus,
+  MAX_COPY_BYTES,
   normalize,
   signedPut,
   startFromContentRange,
+  tooLargeToCopy,
 } from './common';
 import type {
   ByteRange,
@@ -179,6 +181,32 @@ export class MinioBackend implements StorageBackend {
       const error = this.fail('head', e);
       if (error.kind === 'NotFound') return null;
       throw error;
+    }
+  }
+
+  /**
+   * CopyObject, after a statObject that tells a missing source and its size (one CopyObject
+   * copies up to 5 GiB), bound to the ETag seen so that the size returned is the one copied.
+   * The client's (bucket, object, source) form encodes the source as RFC 3986 with slashes kept;
+   * its CopySourceOptions form uses encodeURI, which leaves ? # + & = unencoded.
+   */
+  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+    const source = await this.head(fromKey);
+    if (!source) throw new StorageError('NotFound', TYPE, this.name, `no object ${JSON.stringify(fromKey)}`);
+    if (source.size > MAX_COPY_BYTES) throw tooLargeToCopy(TYPE, this.name, source.size);
+    const conditions = new CopyConditions();
+    if (source.etag) conditions.setMatchETag(`"${source.etag.replace(/"/g, '')}"`);
+    try {
+      const out = await this.client.copyObject(this.bucket, toKey, `${this.bucket}/${fromKey}`, conditions);
+      const result = out as { etag?: string; lastModified?: Date | string };
+      return {
+        key: toKey,
+        size: source.size,
+        etag: result.etag,
+        lastModified: result.lastModified ? new Date(result.lastModified) : undefined,
+      };
+    } catch (e) {
+      throw this.fail('copy', e);
     }
   }
 

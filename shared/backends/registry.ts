@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigError, getConfig, type StorageInstanceConfig } from '../config';
 import { AppError } from '../errors';
+import { faultsEnabled, withFaults } from '../faults';
 import type { Capabilities, StorageBackend } from './contract';
 import { resolveCredentials } from './credentials';
 import { LazyBackend } from './lazy';
@@ -16,7 +17,9 @@ export function getStorage(name?: string | null): StorageBackend {
   if (existing) return existing;
   const settings = config.storages[instanceName];
   if (!settings) throw new AppError('UNKNOWN_STORAGE', `Unknown storage instance: ${instanceName}`);
-  const backend = build(instanceName, settings);
+  const built = build(instanceName, settings);
+  // Fault-injection tests get every call behind a failpoint (shared/faults.ts).
+  const backend = faultsEnabled() ? withFaults(built) : built;
   instances.set(instanceName, backend);
   return backend;
 }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -24,11 +25,13 @@ import {
   exactRange,
   expiresAt,
   kindOfStatus,
+  MAX_COPY_BYTES,
   normalize,
   rangeHeader,
   signedPut,
   startFromContentRange,
   toNodeReadable,
+  tooLargeToCopy,
   totalFromContentRange,
 } from './common';
 import type {
@@ -41,6 +44,14 @@ import type {
 } from './contract';
 
 const TYPE = 's3';
+/** Bucket and key as CopySource wants them: URL-encoded (RFC 3986) segment by segment, slashes kept. */
+const copySourceOf = (bucket: string, key: string) =>
+  `${bucket}/${key
+    .split('/')
+    .map((s) =>
+      encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`),
+    )
+    .join('/')}`;
 
 export interface S3Options {
   name: string;
@@ -178,6 +189,40 @@ export class S3Backend implements StorageBackend {
       const error = this.fail('head', e);
       if (error.kind === 'NotFound') return null;
       throw error;
+    }
+  }
+
+  /**
+   * CopyObject, after a HeadObject that tells a missing source (NotFound) and its size: one
+   * CopyObject copies up to 5 GiB, and a larger source fails here with a clear error instead of
+   * S3's InvalidRequest. The copy is bound to the ETag seen (CopySourceIfMatch), so the size
+   * returned is the size of the bytes copied even when the source is overwritten meanwhile (then
+   * the copy fails as a Conflict).
+   */
+  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+    const source = await this.head(fromKey);
+    if (!source)
+      throw new StorageError('NotFound', this.type, this.name, `no object ${JSON.stringify(fromKey)}`);
+    if (source.size > MAX_COPY_BYTES) throw tooLargeToCopy(this.type, this.name, source.size);
+    try {
+      const out = await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: toKey,
+          CopySource: copySourceOf(this.bucket, fromKey),
+          CopySourceIfMatch: source.etag,
+          // The content type and metadata come with the object.
+          MetadataDirective: 'COPY',
+        }),
+      );
+      return {
+        key: toKey,
+        size: source.size,
+        etag: out.CopyObjectResult?.ETag,
+        lastModified: out.CopyObjectResult?.LastModified,
+      };
+    } catch (e) {
+      throw this.fail('copy', e);
     }
   }
 

@@ -3,7 +3,15 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { getConfig } from '../config';
-import { AppError, fromStorageError, isAppError, StorageError } from '../errors';
+import {
+  AppError,
+  fromStorageError,
+  isAppError,
+  isBusyError,
+  RETRY_AFTER_SECONDS,
+  StorageError,
+  serviceBusy,
+} from '../errors';
 import { logger } from '../logger';
 import type { Permission } from '../routes';
 import { loadSecrets } from '../secrets';
@@ -57,6 +65,9 @@ function toRequest(event: ApiEvent): ApiRequest {
     event,
     principal: principalFromClaims(claims, config.tenantClaim),
     query: event.queryStringParameters ?? {},
+    // Decoded once already: by API Gateway in AWS, where an HTTP API's rawPath arrives decoded too
+    // (so re-matching it would decode a client's "%25" a second time), and locally by matchRoute,
+    // which refuses malformed escapes before a handler runs.
     params: event.pathParameters ?? {},
     header: (name) => headers[name.toLowerCase()],
     storage: event.queryStringParameters?.storage || undefined,
@@ -103,9 +114,16 @@ export function errorResult(error: unknown): HttpResult {
     ? error
     : error instanceof StorageError
       ? fromStorageError(error)
-      : new AppError('INTERNAL', 'Internal error');
+      : isBusyError(error)
+        ? serviceBusy(error)
+        : new AppError('INTERNAL', 'Internal error');
   if (appError.status >= 500) logger.error('request failed', { error: error as Error });
-  return { status: appError.status, json: { error: { code: appError.code, message: appError.message } } };
+  const retryAfter = RETRY_AFTER_SECONDS[appError.code];
+  return {
+    status: appError.status,
+    headers: retryAfter ? { 'retry-after': String(retryAfter) } : undefined,
+    json: { error: { code: appError.code, message: appError.message } },
+  };
 }
 
 async function toLambdaResult(result: HttpResult, event: ApiEvent): Promise<LambdaResult> {

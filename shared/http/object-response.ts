@@ -1,7 +1,7 @@
 import { create as contentDisposition } from 'content-disposition';
 import type { ByteRange, StorageBackend } from '../backends/contract';
 import { getConfig } from '../config';
-import type { FileRecord } from '../metadata/records';
+import type { FileRecord } from '../metadata/items';
 import type { ApiRequest, HttpResult } from './api';
 
 /**

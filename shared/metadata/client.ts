@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { getConfig } from '../config';
+import { failpoint, faultsEnabled } from '../faults';
 
 let documentClient: DynamoDBDocumentClient | undefined;
 
@@ -9,6 +10,17 @@ export function db(): DynamoDBDocumentClient {
   if (!documentClient) {
     const config = getConfig();
     const client = new DynamoDBClient({ region: config.region, endpoint: config.dynamoEndpoint });
+    if (faultsEnabled()) {
+      // Fault-injection tests: `dynamodb.<Command>` fails (or never returns) where a test armed it.
+      // Added inside the retry step, so an injected throttle is retried by the SDK like a real one.
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          await failpoint(`dynamodb.${String(context.commandName).replace(/Command$/, '')}`);
+          return next(args);
+        },
+        { step: 'deserialize', name: 'failpoints' },
+      );
+    }
     documentClient = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });

@@ -2,16 +2,21 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 /**
  * One table holds every kind of item; the partition key's prefix says which:
- *   F#{tenant}#{storage} / {path}     file record (unique per tenant, storage, path: the key itself)
- *   U#{tenant}           / {uploadId} upload session: a PENDING upload holding a quota reservation
- *   B#{tenant}#{storage} / {md5}      deduplicated blob with its reference count
- *   Q#{tenant}           / -          quota counter
- * Items that expire also carry expShard + expiresAt, which puts them (and only them) in the sparse
- * `by-expiry` index that the sweeper queries. `ttl` is a backstop for DynamoDB's own TTL deletion.
+ *   F#{tenant}#{storage} / {path}       file record (unique per tenant, storage, path: the key itself)
+ *   U#{tenant}           / {uploadId}   upload session: PENDING holds a quota reservation and owns the
+ *                                        objects the upload writes; COMPLETED remembers a direct upload's result
+ *   B#{tenant}#{storage} / {md5}        deduplicated blob: WRITING (claimed by a session) or READY, refCount
+ *   G#{tenant}#{storage} / {objectKey}  garbage: an object nothing references any more, to be deleted
+ *   Q#{tenant}           / -            quota counter
+ *   S#sweeper            / -            where the sweeper starts its next run
+ * Items the sweeper must visit (expiring files, sessions, garbage, completed markers) carry
+ * sweepShard + sweepAt, which puts them, and only them, in the sparse `by-sweep` index.
+ * `ttl` is set only on items whose deletion has no side effect (COMPLETED markers): see
+ * docs/decisions.md.
  */
 export const KEY = { pk: 'pk', sk: 'sk' } as const;
-export const EXPIRY_INDEX = 'by-expiry';
-export const EXPIRY_SHARDS = 4;
+export const SWEEP_INDEX = 'by-sweep';
+export const SWEEP_SHARDS = 4;
 export const TTL_ATTRIBUTE = 'ttl';
 
 export function tableDefinition(tableName: string): CreateTableCommandInput {
@@ -21,8 +26,8 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
     AttributeDefinitions: [
       { AttributeName: 'pk', AttributeType: 'S' },
       { AttributeName: 'sk', AttributeType: 'S' },
-      { AttributeName: 'expShard', AttributeType: 'S' },
-      { AttributeName: 'expiresAt', AttributeType: 'N' },
+      { AttributeName: 'sweepShard', AttributeType: 'S' },
+      { AttributeName: 'sweepAt', AttributeType: 'N' },
     ],
     KeySchema: [
       { AttributeName: 'pk', KeyType: 'HASH' },
@@ -30,10 +35,10 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
     ],
     GlobalSecondaryIndexes: [
       {
-        IndexName: EXPIRY_INDEX,
+        IndexName: SWEEP_INDEX,
         KeySchema: [
-          { AttributeName: 'expShard', KeyType: 'HASH' },
-          { AttributeName: 'expiresAt', KeyType: 'RANGE' },
+          { AttributeName: 'sweepShard', KeyType: 'HASH' },
+          { AttributeName: 'sweepAt', KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },

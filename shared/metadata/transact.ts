@@ -1,5 +1,6 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { serviceBusy } from '../errors';
 import { db } from './client';
 
 export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -15,9 +16,11 @@ export class ConditionFailed extends Error {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * TransactWriteItems with retries on TransactionConflict (two transactions touching the same quota
- * item at once): DynamoDB cancels one of them, and retrying with jittered backoff is the documented
+ * TransactWriteItems with retries on TransactionConflict (two transactions touching the same item
+ * at once): DynamoDB cancels one of them, and retrying with jittered backoff is the documented
  * remedy. A failed condition is not retried: it is an answer, returned as ConditionFailed.
+ * Conflicts that outlast every retry are SERVICE_BUSY (503, retry later), never a 500.
+ * The SDK fills in a ClientRequestToken, so its own retries of one call are idempotent.
  */
 export async function transactWrite(items: TransactItem[], attempts = 12): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -30,10 +33,15 @@ export async function transactWrite(items: TransactItem[], attempts = 12): Promi
       const failed = reasons.map((r) => r.Code === 'ConditionalCheckFailed');
       if (failed.some(Boolean)) throw new ConditionFailed(failed);
       const conflict = reasons.some((r) => r.Code === 'TransactionConflict');
-      if (!conflict || attempt >= attempts) throw e;
+      if (!conflict) throw e;
+      if (attempt >= attempts) throw serviceBusy(e);
       await sleep(Math.random() * Math.min(1000, 10 * 2 ** attempt));
     }
   }
 }
 
 export const isConditionFailed = (e: unknown): e is ConditionFailed => e instanceof ConditionFailed;
+
+/** True when a single conditional write (Put, Update, Delete) found its condition false. */
+export const isConditionalCheckFailed = (e: unknown) =>
+  (e as Error | null)?.name === 'ConditionalCheckFailedException';

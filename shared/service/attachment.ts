@@ -1,5 +1,5 @@
 import { getConfig } from '../config';
-import type { FileRecord } from '../metadata/records';
+import type { FileRecord } from '../metadata/items';
 import { encodePath } from './read';
 
 /** The platform's attachment format (names kept so existing clients map 1:1), plus status and visibility. */

@@ -1,23 +1,21 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { PresignedUpload } from '../backends/contract';
+import type { PresignedUpload, StorageBackend } from '../backends/contract';
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError, fromStorageError, StorageError } from '../errors';
-import {
-  type FileRecord,
-  getFileRecord,
-  getSession,
-  type OnConflict,
-  type UploadSession,
-  type Visibility,
-} from '../metadata/records';
+import { failpoint } from '../faults';
+import { logger } from '../logger';
+import { getFileRecord } from '../metadata/files';
+import { markGarbage } from '../metadata/garbage';
+import type { FileRecord, OnConflict, UploadSession, Visibility } from '../metadata/items';
+import { endSession, getSession, openSession, releaseLease, takeLease } from '../metadata/sessions';
 import { normalizePath } from '../path';
-import { commitFile, isExpired, recordFromSession } from './commit';
-import { fileExtension, newId, objectKey } from './keys';
+import { commitRecord, isExpired, recordFromSession } from './commit';
+import { collectGarbage } from './gc';
+import { fileExtension, newId, objectKey, stagingKey } from './keys';
 import { Meter } from './meter';
 import type { Principal } from './principal';
-import { openSession, releaseSession } from './sessions';
 import { assertSize, assertTypeAllowed, normalizeContentType } from './validate';
 
 export interface SignUploadInput {
@@ -39,7 +37,8 @@ export interface SignedUpload extends PresignedUpload {
 
 /**
  * getSignUrl: a PENDING session holding a reservation of the declared size, and the backend's
- * instructions for sending the bytes straight to storage. The file becomes READY on completion.
+ * instructions for sending the bytes straight to storage, to a staging key that no file record
+ * ever points at. The file becomes READY on completion.
  */
 export async function signUpload(input: SignUploadInput): Promise<SignedUpload> {
   const config = getConfig();
@@ -60,7 +59,7 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
     tenant: input.principal.tenant,
     storage: backend.name,
     path,
-    key: objectKey(input.principal.tenant, uploadId, fileExtension(path)),
+    key: stagingKey(input.principal.tenant, uploadId, fileExtension(path)),
     kind: 'direct',
     status: 'PENDING',
     reservedBytes: input.size,
@@ -73,7 +72,11 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
     createdAt: new Date(now).toISOString(),
     expiresAt: now + (config.presignTtlSeconds + config.pendingGraceSeconds) * 1000,
   };
-  await openSession(session);
+  if ((await openSession(session)) !== 'ok') {
+    throw new AppError('QUOTA_EXCEEDED', 'The upload does not fit in the remaining quota', {
+      requestedBytes: session.reservedBytes,
+    });
+  }
   try {
     const instructions = await backend.presignUpload(session.key, {
       contentType,
@@ -82,75 +85,183 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
     });
     return { uploadId, path, ...instructions };
   } catch (e) {
-    await releaseSession(session);
+    const { garbage } = await endSession(session, { reason: 'presign failed' });
+    await collectGarbage(garbage);
     throw e instanceof StorageError ? fromStorageError(e) : e;
   }
 }
 
+/** How long a complete call waits for a finalize of the same upload that is running elsewhere. */
+const COMPLETE_WAIT_MS = 10_000;
+
 /**
- * Finalizes a direct upload: checks the stored object (present, size <= declared, md5 if given) and
- * commits it, or deletes it and releases the reservation. Idempotent: a repeated call answers with
- * the file it completed.
+ * Finalizes a direct upload for its client: checks the stored object (present, size <= declared,
+ * md5 if given) and commits it, or refuses it (object deleted, reservation released). Idempotent:
+ * a repeated call answers with the file it completed.
  */
-export async function completeUpload(
-  principal: Principal,
-  uploadId: string,
-  retry = true,
-): Promise<FileRecord> {
+export async function completeUpload(principal: Principal, uploadId: string): Promise<FileRecord> {
   const session = await getSession(principal.tenant, uploadId);
-  if (!session) throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
-  if (session.status === 'COMPLETED') {
-    const record = await getFileRecord(session.tenant, session.storage, session.path);
-    if (record?.id === uploadId) return record;
-    throw new AppError(
-      'UPLOAD_NOT_FOUND',
-      'The upload was completed, but its file has since been replaced or deleted',
-    );
-  }
-  try {
-    return await finalizeSession(session);
-  } catch (e) {
-    // A concurrent finalize (e.g. the storage event) won the race: answer with its result.
-    if (retry && e instanceof AppError && e.code === 'UPLOAD_NOT_FOUND')
-      return completeUpload(principal, uploadId, false);
-    throw e;
+  // Only direct uploads are completed by their client; an API upload commits itself.
+  if (session?.kind !== 'direct') throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
+  return finalizeSession(session, { waitMs: COMPLETE_WAIT_MS });
+}
+
+/** A finalize lease lasts long enough to copy and hash the object at a slow 20 MB/s, plus FINALIZE_LEASE_SECONDS. */
+const leaseMs = (bytes: number) => getConfig().finalizeLeaseSeconds * 1000 + Math.ceil(bytes / 20_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Finalize (complete, or the storage event): one finalize at a time holds the session's lease.
+ * It promotes the staging object to a fresh key first (a server-side copy: from then on no client
+ * URL can change those bytes), verifies the promoted copy (size and hashes), and commits it. So
+ * what is verified is exactly what the file points at, even if a client writes the staging key
+ * again meanwhile. A finalize that finds another one running waits up to `waitMs` for its result,
+ * then answers UPLOAD_IN_PROGRESS (a storage event is simply delivered again).
+ */
+export async function finalizeSession(
+  found: UploadSession,
+  options: { waitMs: number },
+): Promise<FileRecord> {
+  const deadline = Date.now() + options.waitMs;
+  let session = found;
+  for (;;) {
+    if (session.status === 'COMPLETED') return completedFile(session);
+    const attempt = newId();
+    const target = objectKey(session.tenant, attempt, fileExtension(session.path));
+    const now = Date.now();
+    const leaseUntil = now + leaseMs(session.reservedBytes);
+    const before = await takeLease(session, attempt, target, leaseUntil, now);
+    if (before) {
+      const held = {
+        ...before,
+        finalizer: attempt,
+        finalizeKey: target,
+        leaseUntil,
+        version: (before.version ?? 0) + 1,
+      };
+      return await promoteAndCommit(held, attempt, target, before.finalizeKey);
+    }
+    const current = await getSession(session.tenant, session.uploadId);
+    if (!current) throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
+    if (current.status === 'PENDING' && Date.now() >= deadline) {
+      throw new AppError('UPLOAD_IN_PROGRESS', 'The upload is being completed by another request; retry');
+    }
+    if (current.status === 'PENDING') await sleep(200);
+    session = current;
   }
 }
 
-export async function finalizeSession(session: UploadSession): Promise<FileRecord> {
+async function completedFile(session: UploadSession): Promise<FileRecord> {
+  const record = await getFileRecord(session.tenant, session.storage, session.path);
+  if (record?.id === session.uploadId) return record;
+  throw new AppError(
+    'UPLOAD_NOT_FOUND',
+    'The upload was completed, but its file has since been replaced or deleted',
+  );
+}
+
+async function promoteAndCommit(
+  session: UploadSession,
+  attempt: string,
+  target: string,
+  deadAttemptKey: string | undefined,
+): Promise<FileRecord> {
   const backend = getStorage(session.storage);
-  const info = await backend.head(session.key);
-  if (!info) throw new AppError('UPLOAD_INCOMPLETE', 'No bytes have been uploaded for this upload yet');
-  const reject = async (error: AppError) => {
-    await backend.delete(session.key);
-    await releaseSession(session);
-    return error;
+  const own = (key: string) => ({ tenant: session.tenant, storage: session.storage, key });
+  const discard = async (key: string, reason: string) => {
+    await markGarbage([own(key)], reason);
+    await collectGarbage([own(key)]);
   };
-  if (info.size > session.reservedBytes) {
-    throw await reject(
-      new AppError(
-        'FILE_TOO_LARGE',
-        `The uploaded object is larger than the declared ${session.reservedBytes} bytes`,
-      ),
-    );
-  }
-  // Hash the stored bytes: the md5 recorded is always the real one, and a given md5 is verified.
-  const meter = new Meter(info.size, info.size);
-  const { body } = await backend.get(session.key);
-  await pipeline(body, meter, new Writable({ write: (_c, _e, done) => done() }));
-  const digests = await meter.digests();
-  if (session.md5 && session.md5 !== digests.md5) {
-    throw await reject(new AppError('MD5_MISMATCH', 'The md5 given does not match the uploaded bytes'));
-  }
-  const record = recordFromSession(session, { key: session.key, size: info.size, ...digests });
+  // Refusing ends the session (reservation back, staging object and copy to garbage), but only
+  // while this attempt still holds the lease: otherwise the holder decides.
+  const refuse = async (error: AppError): Promise<FileRecord> => {
+    const { ended, garbage } = await endSession(session, {
+      reason: 'upload refused',
+      expectFinalizer: attempt,
+    });
+    if (ended) await collectGarbage(garbage);
+    else await discard(target, 'refused copy');
+    const now = ended ? undefined : await getSession(session.tenant, session.uploadId);
+    if (now?.status === 'COMPLETED') return completedFile(now);
+    throw error;
+  };
   try {
-    return await commitFile(session, record, 'none');
+    // A finalize that died holding an earlier lease may have promoted a copy: it is nobody's now
+    // (had that attempt committed, the session would not be PENDING and this one had no lease).
+    if (deadAttemptKey && deadAttemptKey !== target) await discard(deadAttemptKey, 'dead finalize attempt');
+    await failpoint('finalize.after-lease');
+    const staged = await backend.head(session.key);
+    if (!staged) throw incomplete();
+    if (staged.size > session.reservedBytes) return await refuse(tooLarge(session));
+    const promoted = await backend.copy(session.key, target).catch((e: unknown) => {
+      if (e instanceof StorageError && e.kind === 'NotFound') throw incomplete();
+      throw e;
+    });
+    await failpoint('finalize.after-copy');
+    // The staging object may have been replaced between the head and the copy: check the copy.
+    if (promoted.size > session.reservedBytes) return await refuse(tooLarge(session));
+    const digests = await hashObject(backend, target, promoted.size);
+    if (session.md5 && session.md5 !== digests.md5) {
+      return await refuse(new AppError('MD5_MISMATCH', 'The md5 given does not match the uploaded bytes'));
+    }
+    const record = recordFromSession(session, { key: target, size: promoted.size, ...digests });
+    await failpoint('finalize.before-commit');
+    let committed: Awaited<ReturnType<typeof commitRecord>>;
+    try {
+      committed = await commitRecord(session, record, attempt);
+    } catch (e) {
+      // The path is taken (onConflict=fail) or no new name fits (rename): the upload is refused.
+      if (e instanceof AppError && e.status < 500) return await refuse(e);
+      throw e;
+    }
+    if ('closed' in committed) {
+      // Another finalize took over (this one was too slow) or the sweeper reaped the upload: this
+      // attempt's copy is referenced by nobody.
+      await discard(target, 'superseded copy');
+      const now = await getSession(session.tenant, session.uploadId);
+      if (now?.status === 'COMPLETED') return completedFile(now);
+      throw new AppError('UPLOAD_NOT_FOUND', 'The upload expired before it was completed');
+    }
+    // Committed: from here on nothing may fail the call (an error would make this attempt clean
+    // up after a success). What clients may still write to the staging key is garbage now; a
+    // lifecycle rule (or the sweeper) removes it if this does not.
+    await failpoint('finalize.after-commit')
+      .then(() => backend.delete(session.key))
+      .catch((e: unknown) => {
+        logger.warn('staging object left for the sweeper', { key: session.key, error: e as Error });
+      });
+    return committed.record;
   } catch (e) {
-    // UPLOAD_NOT_FOUND: another finalize (the S3 event racing an explicit complete) or the sweeper
-    // closed the session first; the object is theirs now, so it must not be deleted here.
-    const closedElsewhere =
-      e instanceof AppError && (e.code === 'CONCURRENT_UPDATE' || e.code === 'UPLOAD_NOT_FOUND');
-    if (e instanceof AppError && !closedElsewhere) throw await reject(e);
-    throw e;
+    // Answers (refused, incomplete, conflict) have done their cleanup already.
+    if (e instanceof AppError && e.status < 500) {
+      if (e.code === 'UPLOAD_INCOMPLETE') await releaseLease(session, attempt);
+      throw e;
+    }
+    // An infrastructure failure: give the lease back (so a retry can start at once), handing this
+    // attempt's copy, if any, to garbage in the same write. Only while the session is PENDING with
+    // this lease: if the outcome of a commit is unknown, the copy may be the file now.
+    await releaseLease(session, attempt, target)
+      .then((released) => (released ? collectGarbage([own(target)]) : 0))
+      .catch((cleanup: unknown) =>
+        logger.warn('finalize cleanup left to the sweeper', { error: cleanup as Error }),
+      );
+    throw e instanceof StorageError ? fromStorageError(e) : e;
   }
+}
+
+const incomplete = () => new AppError('UPLOAD_INCOMPLETE', 'No bytes have been uploaded for this upload yet');
+
+const tooLarge = (session: UploadSession) =>
+  new AppError(
+    'FILE_TOO_LARGE',
+    `The uploaded object is larger than the declared ${session.reservedBytes} bytes`,
+  );
+
+/** md5 and sha256 of a stored object, streamed (on worker threads when it is large). */
+async function hashObject(backend: StorageBackend, key: string, size: number) {
+  const meter = new Meter(size, size);
+  const { body } = await backend.get(key);
+  await pipeline(body, meter, new Writable({ write: (_c, _e, done) => done() }));
+  return meter.digests();
 }

@@ -1,7 +1,8 @@
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
-import { type FileRecord, queryFiles } from '../metadata/records';
+import { queryFiles } from '../metadata/files';
+import type { FileRecord } from '../metadata/items';
 import { normalizePrefix } from '../path';
 import { isExpired } from './commit';
 import { removeFile } from './remove';
@@ -50,6 +51,6 @@ export async function listFiles(input: {
   });
   const now = Date.now();
   const expired = records.filter((r) => isExpired(r, now));
-  if (getConfig().cleanupOnRead) await Promise.all(expired.map((r) => removeFile(r, { reason: 'expired' })));
+  if (getConfig().cleanupOnRead) await Promise.all(expired.map((r) => removeFile(r, 'expired')));
   return { items: records.filter((r) => !isExpired(r, now)), cursor: last ? encodeCursor(last) : null };
 }

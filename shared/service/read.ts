@@ -3,7 +3,8 @@ import type { StorageBackend } from '../backends/contract';
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
-import { type FileRecord, getFileRecord } from '../metadata/records';
+import { getFileRecord } from '../metadata/files';
+import type { FileRecord } from '../metadata/items';
 import { normalizePath } from '../path';
 import { isExpired } from './commit';
 import { removeFile } from './remove';
@@ -22,7 +23,7 @@ export async function findFile(
   const record = await getFileRecord(tenant, backend.name, path);
   if (!record) throw new AppError('NOT_FOUND', 'File not found');
   if (isExpired(record)) {
-    if (getConfig().cleanupOnRead) await removeFile(record, { reason: 'expired' });
+    if (getConfig().cleanupOnRead) await removeFile(record, 'expired');
     throw new AppError('NOT_FOUND', 'File not found');
   }
   return { record, backend };

@@ -3,21 +3,18 @@ import { pipeline } from 'node:stream/promises';
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
-import { getUsage } from '../metadata/quota';
-import {
-  type FileRecord,
-  getBlob,
-  getFileRecord,
-  type OnConflict,
-  type UploadSession,
-  type Visibility,
-} from '../metadata/records';
+import { failpoint } from '../faults';
+import { logger } from '../logger';
+import { getBlob, retireBlob } from '../metadata/blobs';
+import { getFileRecord } from '../metadata/files';
+import type { BlobItem, FileRecord, OnConflict, UploadSession, Visibility } from '../metadata/items';
+import { endSession, getSession, growReservation, heartbeat, openSession } from '../metadata/sessions';
 import { normalizePath } from '../path';
-import { abandonClaim, type BlobMode, commitFile, isExpired, recordFromSession } from './commit';
+import { commitRecord, isExpired, recordFromSession } from './commit';
+import { collectGarbage } from './gc';
 import { blobObjectKey, fileExtension, newId, objectKey } from './keys';
-import { LimitExceeded, Meter } from './meter';
+import { type Grow, LimitExceeded, Meter } from './meter';
 import type { Principal } from './principal';
-import { claimBlob, openSession, releaseSession } from './sessions';
 import { assertSize, assertTypeAllowed, normalizeContentType } from './validate';
 
 export interface UploadInput {
@@ -28,7 +25,7 @@ export interface UploadInput {
   contentType?: string;
   /** Declared length (Content-Length), when the client sent one. */
   size?: number;
-  /** About how long the body is when `size` is unknown (a form's whole length): only picks how to hash. */
+  /** An upper bound of the length when `size` is unknown (a form's whole request length). */
   sizeHint?: number;
   md5?: string;
   expires?: number;
@@ -36,12 +33,16 @@ export interface UploadInput {
   onConflict: OnConflict;
 }
 
-/** A streaming upload may run long on one machine; its session outlives any real upload. */
-const STREAM_SESSION_MS = 6 * 3600 * 1000;
+/** A body of unknown length starts with this reservation and doubles it as bytes arrive... */
+const FIRST_RESERVATION = 64 * 1024;
+/** ...by at most this much at a time, so one long upload never holds much more than it needs. */
+const MAX_GROWTH = 64 * 1024 * 1024;
 
 /**
- * uploadByFile: validate -> reserve quota -> stream to the backend while hashing -> verify md5 ->
- * commit record + quota. Any failure releases the reservation and leaves no object behind.
+ * uploadByFile: validate -> open a session (reservation, and for md5 uploads a claim on a new blob
+ * or a pin on the stored one) -> stream to the backend while hashing -> verify md5 -> commit.
+ * Any failure ends the session: the reservation is released and whatever was written becomes
+ * garbage that is deleted at once (or by the sweeper, if this process dies first).
  */
 export async function uploadFile(input: UploadInput): Promise<FileRecord> {
   const config = getConfig();
@@ -60,28 +61,21 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
       throw new AppError('ALREADY_EXISTS', 'A file already exists at this path');
   }
 
-  // Without a declared length, reserve what the quota has left (up to the size cap) and settle on commit.
-  let reservedBytes = input.size;
-  let limitedByQuota = false;
-  if (reservedBytes === undefined) {
-    const usage = await getUsage(tenant);
-    const free = Math.max(0, usage.limitBytes - usage.usedBytes - usage.reservedBytes);
-    limitedByQuota = free < maxBytes;
-    reservedBytes = Math.min(free, maxBytes);
-  }
-
   const uploadId = newId();
-  const ext = fileExtension(path);
   const now = Date.now();
+  const graceMs = config.pendingGraceSeconds * 1000;
+  const declared = input.size !== undefined;
   const session: UploadSession = {
     uploadId,
     tenant,
     storage: backend.name,
     path,
-    key: objectKey(tenant, uploadId, ext),
+    key: objectKey(tenant, uploadId, fileExtension(path)),
     kind: 'stream',
     status: 'PENDING',
-    reservedBytes,
+    reservedBytes: declared
+      ? (input.size as number)
+      : Math.min(input.sizeHint ?? FIRST_RESERVATION, maxBytes),
     contentType,
     md5: input.md5,
     expires: input.expires,
@@ -89,48 +83,30 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
     onConflict: input.onConflict,
     uploadUser: userId,
     createdAt: new Date(now).toISOString(),
-    expiresAt: now + STREAM_SESSION_MS,
+    // An honest deadline: the grace from now, moved on by heartbeats while bytes keep arriving.
+    expiresAt: now + graceMs,
   };
-  await openSession(session);
+  await open(session, declared);
 
-  let key = session.key;
-  let blobMode: BlobMode = 'none';
-  const blob = input.md5
-    ? { tenant, storage: backend.name, md5: input.md5, key: blobObjectKey(tenant, input.md5, ext) }
-    : undefined;
-  let stored = false;
+  const writes = session.blob?.mode === 'pinned' ? undefined : (session.blob?.key ?? session.key);
+  const grow: Grow | undefined = declared ? undefined : (needed) => growFor(session, needed, maxBytes);
+  const meter = new Meter(session.reservedBytes, input.size ?? input.sizeHint, grow);
+  const stopBeating = startHeartbeat(session, graceMs, () => meter.bytes);
+  let uncertain = false;
   try {
-    if (blob) {
-      const existing = await getBlob(tenant, backend.name, blob.md5);
-      if (existing?.state === 'READY') {
-        blobMode = 'existing';
-        key = existing.key;
-      } else if (!existing && (await claimBlob(blob, uploadId, now + STREAM_SESSION_MS))) {
-        blobMode = 'claimed';
-        key = blob.key;
-      }
-      // Otherwise another upload is writing this content right now: store this one on its own.
-    }
-
-    const meter = new Meter(reservedBytes, input.size ?? input.sizeHint);
+    await failpoint('upload.after-open');
     let streamError: unknown;
     const metered = pipe(input.body, meter, (e) => {
       streamError = e;
     });
     try {
-      if (blobMode === 'existing') {
-        // The content is already stored: hash the bytes to verify the md5, keep nothing.
-        await pipeline(metered, new Writable({ write: (_c, _e, done) => done() }));
-      } else {
-        stored = true;
-        await backend.put(key, metered, { contentType, size: input.size });
-      }
+      if (writes) await backend.put(writes, metered, { contentType, size: input.size });
+      // Pinned: the content is stored already; hash the bytes to verify the md5, keep nothing.
+      else await pipeline(metered, new Writable({ write: (_c, _e, done) => done() }));
     } catch (e) {
       const cause = streamError ?? e;
       if (cause instanceof LimitExceeded) {
-        throw limitedByQuota
-          ? new AppError('QUOTA_EXCEEDED', 'The upload does not fit in the remaining quota')
-          : new AppError('FILE_TOO_LARGE', `The file is larger than the limit of ${reservedBytes} bytes`);
+        throw new AppError('FILE_TOO_LARGE', `The file is larger than the limit of ${maxBytes} bytes`);
       }
       throw cause;
     }
@@ -140,32 +116,133 @@ export async function uploadFile(input: UploadInput): Promise<FileRecord> {
         actual: digests.md5,
       });
     }
-
+    stopBeating();
+    await failpoint('upload.before-commit');
     const record = recordFromSession(session, {
-      key,
+      key: writes ?? (session.blob?.key as string),
       size: meter.bytes,
       ...digests,
-      blobMd5: blobMode === 'none' ? undefined : blob?.md5,
+      blobMd5: session.blob?.md5,
     });
-    return await commitFile(session, record, blobMode);
+    let committed: Awaited<ReturnType<typeof commitRecord>>;
+    try {
+      committed = await commitRecord(session, record);
+    } catch (e) {
+      // Not an answer: whether the commit happened could not be told (commitRecord settles what it
+      // can). The object may be the file now, so this upload must not delete it.
+      if (!(e instanceof AppError && e.status < 500)) uncertain = true;
+      throw e;
+    }
+    if ('closed' in committed) throw timedOut();
+    return committed.record;
   } catch (e) {
-    await cleanupFailedUpload(session, key, blobMode, blob, stored);
-    throw e;
+    stopBeating();
+    // A write that broke because the sweeper reaped the stalled upload (and its temp file) meanwhile.
+    const reaped = !uncertain && !(e instanceof AppError) && (await wasReaped(session));
+    await abandon(session, uncertain ? undefined : writes);
+    throw reaped ? timedOut() : e;
   }
 }
 
-async function cleanupFailedUpload(
-  session: UploadSession,
-  key: string,
-  blobMode: BlobMode,
-  blob: { tenant: string; storage: string; md5: string; key: string } | undefined,
-  stored: boolean,
-): Promise<void> {
-  const backend = getStorage(session.storage);
-  if (blobMode === 'claimed' && blob) {
-    await abandonClaim(blob, session.uploadId, () => backend.delete(key));
-  } else if (stored && blobMode === 'none') {
-    await backend.delete(key);
+async function wasReaped(session: UploadSession): Promise<boolean> {
+  return getSession(session.tenant, session.uploadId).then(
+    (s) => s?.status !== 'PENDING',
+    () => false,
+  );
+}
+
+const timedOut = () =>
+  new AppError('UPLOAD_TIMEOUT', 'The upload stalled for longer than the server waits; please retry');
+
+/**
+ * Opens the session with the best use of a blob the content allows: claim a new blob, pin the
+ * READY one, or (another upload is writing that content right now) store on its own key. A plan
+ * that a concurrent change invalidates is made again; after a few tries the upload stores on its
+ * own key, which is always correct, so a plain upload never answers CONCURRENT_UPDATE.
+ */
+async function open(session: UploadSession, declared: boolean): Promise<void> {
+  const md5 = session.md5;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let pinned: BlobItem | undefined;
+    session.blob = undefined;
+    if (md5 && attempt < 4) {
+      const blob = await getBlob(session.tenant, session.storage, md5);
+      if (!blob) {
+        const key = blobObjectKey(session.tenant, md5, session.uploadId, fileExtension(session.path));
+        session.blob = { md5, key, mode: 'claimed' };
+      } else if (blob.state === 'READY' && blob.refCount > 0) {
+        session.blob = { md5, key: blob.key, mode: 'pinned' };
+        pinned = blob;
+      } else if (blob.state === 'READY') {
+        // Left at refCount 0 by a crash of an older version: nobody uses it, so retire it and claim anew.
+        const retired = await retireBlob(blob, 'unreferenced');
+        if (retired) await collectGarbage(retired.garbage);
+        continue;
+      }
+      // WRITING: another upload is storing this content right now; this one stores on its own key.
+    }
+    const opened = await openSession(session, pinned);
+    if (opened === 'ok') return;
+    if (opened === 'quota') {
+      if (declared || session.reservedBytes === 0) {
+        throw new AppError('QUOTA_EXCEEDED', 'The upload does not fit in the remaining quota', {
+          requestedBytes: session.reservedBytes,
+        });
+      }
+      // The upper bound did not fit; start from nothing and reserve as the bytes arrive.
+      session.reservedBytes = 0;
+    }
   }
-  await releaseSession(session);
+  throw new AppError('QUOTA_EXCEEDED', 'The upload does not fit in the remaining quota');
+}
+
+/** Raises the reservation of a body of unknown length to cover `needed` bytes (with room to spare). */
+async function growFor(session: UploadSession, needed: number, maxBytes: number): Promise<number> {
+  if (needed > maxBytes) throw new LimitExceeded(`more than ${maxBytes} bytes`);
+  const missing = needed - session.reservedBytes;
+  const step = Math.min(Math.max(missing, session.reservedBytes, FIRST_RESERVATION), MAX_GROWTH);
+  for (const bytes of [Math.min(step, maxBytes - session.reservedBytes), missing]) {
+    const grown = await growReservation(session, bytes);
+    if (grown === 'ok') return session.reservedBytes;
+    if (grown === 'closed') throw timedOut();
+  }
+  throw new AppError('QUOTA_EXCEEDED', 'The upload does not fit in the remaining quota');
+}
+
+/**
+ * While the body streams, moves the session's deadline on, as long as bytes keep arriving: a live
+ * upload is never reaped, and a stalled or dead one is reaped a grace period after it stopped.
+ */
+function startHeartbeat(session: UploadSession, graceMs: number, received: () => number): () => void {
+  const every = Math.max(1000, Math.min(graceMs / 3, 60_000));
+  let beating = false;
+  let seen = received();
+  const timer = setInterval(() => {
+    if (beating || received() === seen) return;
+    seen = received();
+    beating = true;
+    heartbeat(session, Date.now() + graceMs)
+      .catch((e) => logger.warn('upload heartbeat failed', { uploadId: session.uploadId, error: e as Error }))
+      .finally(() => {
+        beating = false;
+      });
+  }, every);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * Ends a failed upload's session. When the sweeper ended it first (the upload outlived its
+ * deadline), the key this upload wrote since is still its own and nobody references it, so it
+ * deletes it itself (`writes`; undefined when a commit may have happened).
+ */
+async function abandon(session: UploadSession, writes: string | undefined): Promise<void> {
+  try {
+    const { ended, garbage } = await endSession(session, { reason: 'upload failed' });
+    if (ended) await collectGarbage(garbage);
+    else if (writes) await getStorage(session.storage).delete(writes);
+  } catch (e) {
+    // The session stays PENDING: the sweeper ends it after its deadline, with its objects.
+    logger.warn('a failed upload is left to the sweeper', { uploadId: session.uploadId, error: e as Error });
+  }
 }

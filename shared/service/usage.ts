@@ -1,13 +1,8 @@
 import { getConfig } from '../config';
-import { AppError } from '../errors';
-import { getUsage, setLimit, type Usage, writeTotals } from '../metadata/quota';
-import {
-  type FileRecord,
-  fileKey,
-  queryPartition,
-  sessionKey,
-  type UploadSession,
-} from '../metadata/records';
+import { AppError, serviceBusy } from '../errors';
+import { filesOf } from '../metadata/files';
+import { getQuotaState, getUsage, setLimit, type Usage, writeTotals } from '../metadata/quota';
+import { sessionsOf } from '../metadata/tenants';
 import { TENANT_PATTERN } from './principal';
 
 export { getUsage };
@@ -24,25 +19,47 @@ export async function setQuota(tenant: string, limitBytes: unknown): Promise<Usa
   return setLimit(tenant, limitBytes);
 }
 
+/** What a tenant's counters must be, counted from its items. */
+export interface Recount {
+  usedBytes: number;
+  fileCount: number;
+  reservedBytes: number;
+}
+
 /**
- * Recomputes a tenant's counters from its records: used = sum of the READY file sizes,
- * reserved = sum of PENDING sessions. Meant for repair; uploads that commit while it runs can make
- * its answer stale, so run it when the tenant is quiet.
+ * Counts a tenant's READY files (in every storage it ever used, configured or not: its files
+ * there still count) and the reservations of its PENDING sessions.
  */
-export async function recalculateUsage(tenant: string): Promise<Usage> {
-  checkTenant(tenant);
+export async function recount(tenant: string, storages: string[]): Promise<Recount> {
   let usedBytes = 0;
   let fileCount = 0;
-  for (const storage of Object.keys(getConfig().storages)) {
+  for (const storage of storages) {
     // Expired records still count until they are removed: removal releases their bytes.
-    for await (const record of queryPartition<FileRecord>(fileKey(tenant, storage, '').pk)) {
+    for await (const record of filesOf(tenant, storage)) {
       usedBytes += record.size;
       fileCount += 1;
     }
   }
   let reservedBytes = 0;
-  for await (const session of queryPartition<UploadSession>(sessionKey(tenant, '').pk)) {
+  for await (const session of sessionsOf(tenant)) {
     if (session.status === 'PENDING') reservedBytes += session.reservedBytes;
   }
-  return writeTotals(tenant, { usedBytes, fileCount, reservedBytes });
+  return { usedBytes, fileCount, reservedBytes };
+}
+
+/**
+ * Recomputes a tenant's counters from its items. The counter's revision is read before the count
+ * and the totals are written only if it did not move (an upload or delete in between would make
+ * the count stale); then it counts again. Safe to run while the tenant is busy.
+ */
+export async function recalculateUsage(tenant: string): Promise<Usage> {
+  checkTenant(tenant);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const state = await getQuotaState(tenant);
+    const storages = [...new Set([...Object.keys(getConfig().storages), ...state.storages])];
+    const totals = await recount(tenant, storages);
+    const written = await writeTotals(tenant, state.rev, totals);
+    if (written) return written;
+  }
+  throw serviceBusy(new Error(`tenant ${tenant} changed during every recount`));
 }

@@ -1,6 +1,6 @@
 import { getConfig } from '../config';
 import { AppError } from '../errors';
-import type { OnConflict, Visibility } from '../metadata/records';
+import type { OnConflict, Visibility } from '../metadata/items';
 
 export const MAX_EXPIRES_SECONDS = 10 * 365 * 24 * 3600;
 

@@ -182,6 +182,48 @@ describe('e2e over HTTP against the started local server', () => {
     ).toBe('400 INVALID_REQUEST');
   });
 
+  it('one name, one URL: x%25FF.bin names "x%FF.bin" and round-trips; a malformed escape names nothing', async () => {
+    const up = await rawRequest(
+      server.url,
+      'PUT',
+      '/v1/objects/enc/x%25FF.bin',
+      auth(alice, { 'content-type': 'text/plain' }),
+      'percent',
+    );
+    expect(up.status).toBe(201);
+    expect(up.json).toMatchObject({ fullName: 'enc/x%FF.bin', name: 'x%FF.bin', size: 7 });
+    const download = await fetch(objectUrl('enc/x%FF.bin'), { headers: auth(alice) });
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe('percent');
+    const meta = await rawRequest(server.url, 'GET', '/v1/meta/enc/x%25FF.bin', auth(alice));
+    expect(meta.json).toMatchObject({ fullName: 'enc/x%FF.bin' });
+    // The spelling with the escape left malformed is not a second URL of the same file.
+    const alias = await rawRequest(server.url, 'GET', '/v1/objects/enc/x%FF.bin', auth(alice));
+    expect(alias).toEqual({
+      status: 400,
+      json: { error: { code: 'INVALID_PATH_ENCODING', message: expect.any(String) } },
+    });
+  });
+
+  it('NFD and NFC spellings of a name are the same file', async () => {
+    const nfd = 'nfc/cafe\u0301.txt';
+    const nfc = 'nfc/caf\u00e9.txt';
+    expect(nfd).not.toBe(nfc);
+    const up = await put(alice, nfd, 'accent');
+    expect(up.status).toBe(201);
+    expect(up.json.fullName).toBe(nfc);
+    const download = await fetch(objectUrl(nfc), { headers: auth(alice) });
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe('accent');
+    const again = await put(alice, nfc, 'replaced');
+    expect(again.json.id).not.toBe(up.json.id);
+    expect(await (await fetch(objectUrl(nfd), { headers: auth(alice) })).text()).toBe('replaced');
+    const list = await fetch(`${server.url}/v1/objects?prefix=nfc/`, { headers: auth(alice) });
+    expect(((await list.json()) as { items: { fullName: string }[] }).items.map((i) => i.fullName)).toEqual([
+      nfc,
+    ]);
+  });
+
   it('direct upload: sign -> PUT to the URL -> complete -> download', async () => {
     const body = 'sent straight to storage';
     const sign = await fetch(`${server.url}/v1/uploads`, {
@@ -223,7 +265,7 @@ describe('e2e over HTTP against the started local server', () => {
     const body = 'deduplicated content';
     const a = await put(alice, 'dup/a.txt', body, `?md5=${md5(body)}`);
     const b = await put(alice, 'dup/b.txt', body, `?md5=${md5(body)}`);
-    expect(a.json.storeFullName).toBe(`acme/blobs/${md5(body)}.txt`);
+    expect(a.json.storeFullName).toMatch(new RegExp(`^acme/blobs/${md5(body)}-[0-9a-f]{32}\\.txt$`));
     expect(b.json.storeFullName).toBe(a.json.storeFullName);
     expect((await fetch(objectUrl('dup/a.txt'), { method: 'DELETE', headers: auth(alice) })).status).toBe(
       204,
@@ -362,6 +404,20 @@ describe('bad input over HTTP: a clear 4xx JSON error, nothing kept', () => {
     const res = await rawPut(path);
     expect(res.status).toBe(400);
     expect(res.json).toEqual({ error: { code, message: expect.any(String) } });
+  });
+
+  it.each([
+    ['x%FF.bin'],
+    ['x%.bin'],
+    ['x%G1.bin'],
+    ['x%F'],
+    ['x%C3%28.bin'],
+    ['x%C0%AF.bin'],
+    ['x%ED%A0%80.bin'],
+  ])('path bad/%s (malformed or not UTF-8) -> 400 INVALID_PATH_ENCODING', async (path) => {
+    const res = await rawPut(`bad/${path}`);
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({ error: { code: 'INVALID_PATH_ENCODING', message: expect.any(String) } });
   });
 
   it.each([

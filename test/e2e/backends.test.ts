@@ -172,6 +172,10 @@ describe('e2e per backend type, selected with ?storage=', () => {
       expect(complete.status).toBe(200);
       expect(await complete.json()).toMatchObject({ size: direct.length, md5: md5(direct) });
       expect(await (await download(`flow/${type}/direct.txt`, storage)).res.text()).toBe(direct);
+      // The URL is still valid, but it reaches only the staging key: the file keeps its bytes.
+      const again = await sendUpload(instructions, 'SWAPPED after complete', reachable(instructions.url));
+      expect(again.status).toBeLessThan(500);
+      expect(await (await download(`flow/${type}/direct.txt`, storage)).res.text()).toBe(direct);
 
       expect((await fetch(objectUrl(path, storage), { method: 'DELETE', headers: auth() })).status).toBe(204);
       expect((await fetch(objectUrl(path, storage), { headers: auth() })).status).toBe(404);

@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A small Aliyun OSS stand-in for tests: one bucket in memory, the subset of the OSS API the
- * adapter uses (PutObject, GetObject with Range and response-* overrides, HeadObject, DeleteObject,
- * DeleteMultipleObjects, ListObjectsV2), and every request authenticated the way OSS does it:
+ * adapter uses (PutObject, CopyObject, GetObject with Range and response-* overrides, HeadObject,
+ * DeleteObject, DeleteMultipleObjects, ListObjectsV2, multipart uploads), and every request
+ * authenticated the way OSS does it (x-oss-copy-source is an x-oss-* header, so it is signed):
  *
  * - V1 (`Authorization: OSS ak:signature`, or `OSSAccessKeyId`/`Expires`/`Signature` in the URL):
  *   base64(HMAC-SHA1(secret, VERB \n Content-MD5 \n Content-Type \n Date|x-oss-date|Expires \n
@@ -398,6 +399,8 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     if (q.has('uploads') || q.has('uploadId')) return multipart(req, res, key, q);
     switch (req.method) {
       case 'PUT': {
+        const copySource = header(req, 'x-oss-copy-source');
+        if (copySource !== undefined) return copyObject(req, res, key, copySource);
         const data = await readBody(req);
         const md5 = createHash('md5').update(data);
         const digest = md5.copy().digest('base64');
@@ -446,6 +449,42 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
           'The specified method is not allowed against this resource.',
         );
     }
+  };
+
+  /**
+   * CopyObject: a PUT with `x-oss-copy-source: /bucket/object` (the object URL-encoded). The
+   * target keeps the source's content type unless `x-oss-metadata-directive: REPLACE`.
+   */
+  const copyObject = async (req: IncomingMessage, res: ServerResponse, key: string, source: string) => {
+    await readBody(req);
+    const m = /^\/([^/]+)\/([^?]+)$/.exec(source);
+    let sourceKey: string | undefined;
+    try {
+      sourceKey = m ? decodeURIComponent(m[2] as string) : undefined;
+    } catch {
+      sourceKey = undefined;
+    }
+    if (!m || !sourceKey)
+      throw new OssError(400, 'InvalidArgument', 'x-oss-copy-source must be /bucket/object, URL-encoded');
+    if (m[1] !== options.bucket)
+      throw new OssError(404, 'NoSuchBucket', 'The specified bucket does not exist.');
+    const directive = header(req, 'x-oss-metadata-directive') ?? 'COPY';
+    if (directive !== 'COPY' && directive !== 'REPLACE')
+      throw new OssError(400, 'InvalidArgument', 'x-oss-metadata-directive must be COPY or REPLACE');
+    const o = objects.get(sourceKey);
+    if (!o) throw new OssError(404, 'NoSuchKey', 'The specified key does not exist.');
+    const lastModified = new Date(Math.floor(Date.now() / 1000) * 1000);
+    objects.set(key, {
+      data: Buffer.from(o.data),
+      contentType:
+        directive === 'REPLACE' ? (header(req, 'content-type') ?? 'application/octet-stream') : o.contentType,
+      etag: o.etag,
+      lastModified,
+    });
+    return xmlAnswer(
+      res,
+      `<CopyObjectResult><ETag>${xmlEscape(o.etag)}</ETag><LastModified>${lastModified.toISOString()}</LastModified></CopyObjectResult>`,
+    );
   };
 
   const etagOf = (data: Buffer) => `"${createHash('md5').update(data).digest('hex').toUpperCase()}"`;
@@ -534,9 +573,11 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     const maxKeys = Math.min(Number(q.get('max-keys') ?? 100), 1000);
     const token = q.get('continuation-token');
     const after = token ? Buffer.from(token, 'base64url').toString('utf8') : (q.get('start-after') ?? '');
+    // OSS orders keys, and so the start of a page, by their UTF-8 bytes.
+    const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
     const keys = [...objects.keys()]
-      .filter((k) => k.startsWith(prefix) && k > after)
-      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      .filter((k) => k.startsWith(prefix) && utf8Order(k, after) > 0)
+      .sort(utf8Order);
     const page = keys.slice(0, maxKeys);
     const truncated = keys.length > page.length;
     const contents = page

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { functionAccess, OBJECT_ACTIONS, READ_TABLE_ACTIONS, WRITE_TABLE_ACTIONS } from '../../infra/access';
 import { lambdaFunctions } from '../../infra/bundling';
 import { parseStackConfig } from '../../infra/config';
-import { EXPIRY_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/metadata/schema';
+import { SWEEP_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/metadata/schema';
 import { internalFunctions, routeKey, routes } from '../../shared/routes';
 import { AUDIENCE, ISSUER, synth } from './synth';
 
@@ -202,7 +202,7 @@ describe('StorageStack template', () => {
       );
       expect(table.Properties.GlobalSecondaryIndexes).toEqual(definition.GlobalSecondaryIndexes);
       expect(table.Properties.GlobalSecondaryIndexes[0]).toMatchObject({
-        IndexName: EXPIRY_INDEX,
+        IndexName: SWEEP_INDEX,
         Projection: { ProjectionType: 'KEYS_ONLY' },
       });
     });
@@ -242,6 +242,8 @@ describe('StorageStack template', () => {
                 AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
                 Status: 'Enabled',
               }),
+              // What is left where clients upload (written again after completion, or too late) expires.
+              Match.objectLike({ Prefix: '_staging/', ExpirationInDays: 1, Status: 'Enabled' }),
             ]),
           },
           CorsConfiguration: {
@@ -273,13 +275,17 @@ describe('StorageStack template', () => {
       });
     });
 
-    it('notifies the processor of every created object', () => {
+    it('notifies the processor of every object created in the staging prefix, and of nothing else', () => {
       const processor = functionsByName(template).get('on-object-created')?.id as string;
       template.hasResourceProperties('Custom::S3BucketNotifications', {
         BucketName: refOf(ids.bucket),
         NotificationConfiguration: {
           LambdaFunctionConfigurations: [
-            { Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: arnOf(processor) },
+            {
+              Events: ['s3:ObjectCreated:*'],
+              LambdaFunctionArn: arnOf(processor),
+              Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: '_staging/' }] } },
+            },
           ],
         },
       });
@@ -303,6 +309,17 @@ describe('StorageStack template', () => {
         ScheduleExpression: 'rate(5 minutes)',
         State: 'ENABLED',
         Targets: [Match.objectLike({ Arn: arnOf(sweeper.id), RetryPolicy: { MaximumRetryAttempts: 0 } })],
+      });
+    });
+
+    it('runs the integrity audit daily, one instance at a time, report only', () => {
+      const audit = functionsByName(template).get('audit-integrity') as { id: string; resource: Resource };
+      expect(audit.resource.Properties.ReservedConcurrentExecutions).toBe(1);
+      expect(audit.resource.Properties.Timeout).toBe(900);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 day)',
+        State: 'ENABLED',
+        Targets: [Match.objectLike({ Arn: arnOf(audit.id), RetryPolicy: { MaximumRetryAttempts: 0 } })],
       });
     });
 
@@ -345,11 +362,13 @@ describe('StorageStack template', () => {
         const grants = grantsOf(template, fn);
         const table =
           access.table === 'write' ? WRITE_TABLE_ACTIONS : access.table === 'read' ? READ_TABLE_ACTIONS : [];
-        expect(actionsOf(grants, 'dynamodb:'), fn).toEqual([...table].sort());
+        expect(actionsOf(grants, 'dynamodb:'), fn).toEqual(
+          [...table, ...(access.scan ? ['dynamodb:Scan'] : [])].sort(),
+        );
         for (const g of grants.filter((x) => x.action.startsWith('dynamodb:'))) {
-          const onIndex = JSON.stringify(g.resource).includes(`/index/${EXPIRY_INDEX}`);
+          const onIndex = JSON.stringify(g.resource).includes(`/index/${SWEEP_INDEX}`);
           expect(g.resource, fn).toEqual(onIndex ? expect.anything() : arnOf(ids.table));
-          if (onIndex) expect(access.expiryIndex && g.action === 'dynamodb:Query', fn).toBe(true);
+          if (onIndex) expect(access.sweepIndex && g.action === 'dynamodb:Query', fn).toBe(true);
         }
         const o = access.objects ?? {};
         const objectActions = [

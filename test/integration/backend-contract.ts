@@ -32,6 +32,18 @@ export interface ContractTarget {
   verifiesRfc3986Query?: boolean;
   /** false when the server has no AbortMultipartUpload. */
   abortsMultipart?: boolean;
+  /**
+   * false when the server cannot find a copy source whose key holds characters that a URL path
+   * reserves (+ = & ; , @ $), because it decodes the copy-source header only partly.
+   */
+  copiesReservedCharacters?: boolean;
+  /**
+   * false when the server sorts a listing by UTF-8 bytes but compares the cursor in UTF-16 code
+   * units, so a page can skip keys whose two orders differ (U+E000 and above against emoji).
+   */
+  pagesInUtf8Order?: boolean;
+  /** The content type the server keeps for a key, read natively; absent where nothing keeps one (local disk). */
+  storedContentType?: (key: string) => Promise<string | undefined>;
   /** The same backend pointed at a port nobody listens on: calls fail with Unavailable. */
   unreachable?: () => StorageBackend;
   /** Rewrites a URL handed to clients so that this test process can reach it (e.g. the local server's). */
@@ -241,6 +253,92 @@ export function describeBackendContract(name: string, factory: () => Promise<Con
       expect((await b.list(`${p}nothing-here/`)).items).toEqual([]);
     });
 
+    it('lists a prefix that ends inside a name, and a prefix whose folder does not exist', async () => {
+      const keys = ['walk/a', 'walk/ab.txt', 'walk/abc/1.txt', 'walk/abd.txt', 'walk/b.txt'];
+      for (const k of keys) await b.put(`${p}${k}`, Buffer.from(k), { contentType: 'text/plain' });
+      const listed = async (prefix: string) => (await b.list(`${p}${prefix}`)).items.map((i) => i.key);
+      expect(await listed('walk/ab')).toEqual([`${p}walk/ab.txt`, `${p}walk/abc/1.txt`, `${p}walk/abd.txt`]);
+      expect(await listed('walk/abc/')).toEqual([`${p}walk/abc/1.txt`]);
+      expect(await listed('walk/a')).toEqual([
+        `${p}walk/a`,
+        `${p}walk/ab.txt`,
+        `${p}walk/abc/1.txt`,
+        `${p}walk/abd.txt`,
+      ]);
+      expect(await listed('walk/nope/deeper/')).toEqual([]);
+      expect(await listed('walk/ab.txt/')).toEqual([]);
+      expect(await listed('walk/abc/1.txt')).toEqual([`${p}walk/abc/1.txt`]);
+    });
+
+    it('pages one key at a time through keys whose UTF-16 and UTF-8 orders differ, each key once', async () => {
+      if (target.pagesInUtf8Order === false) return;
+      // U+FF45 sorts before an emoji in UTF-8 bytes but after it in UTF-16 code units.
+      const keys = ['order/e.txt', 'order/\uff45.txt', 'order/\u{1F389}.txt'].map((k) => `${p}${k}`);
+      for (const k of keys) await b.put(k, Buffer.from('x'), { contentType: 'text/plain' });
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await b.list(`${p}order/`, { limit: 1, cursor });
+        seen.push(...page.items.map((i) => i.key));
+        cursor = page.cursor;
+        pages++;
+      } while (cursor && pages < 10);
+      expect([...seen].sort()).toEqual([...keys].sort());
+      expect(seen.length).toBe(keys.length);
+    });
+
+    it('copy makes a snapshot: same bytes, size and content type; a later put to the source leaves it', async () => {
+      const from = `${p}copy/staging 报告.txt`;
+      const to = `${p}copy/final/promoted.bin`;
+      const first = Buffer.from('the first version of the upload');
+      await b.put(from, first, { contentType: 'application/x-contract-copy' });
+      const info = await b.copy(from, to);
+      expect(info).toMatchObject({ key: to, size: first.length });
+      expect((await read(b, to)).data).toEqual(first);
+      expect(await b.head(to)).toMatchObject({ key: to, size: first.length });
+      expect((await read(b, from)).data).toEqual(first);
+      if (target.storedContentType) {
+        expect(await target.storedContentType(to)).toBe('application/x-contract-copy');
+      } else {
+        expect(b.type).toBe('local-disk');
+      }
+
+      // A client may PUT to the source again after the copy: the copy keeps its bytes.
+      await b.put(from, Readable.from([Buffer.from('v2')]), { contentType: 'text/plain' });
+      expect((await read(b, from)).data.toString()).toBe('v2');
+      expect((await read(b, to)).data).toEqual(first);
+      expect((await b.head(to))?.size).toBe(first.length);
+      await b.delete(from);
+      expect((await read(b, to)).data).toEqual(first);
+    });
+
+    it('copy replaces an existing target, empty sources included', async () => {
+      const to = `${p}copy/existing.txt`;
+      await b.put(to, Buffer.from('old content'), { contentType: 'text/plain' });
+      await b.put(`${p}copy/empty`, Buffer.alloc(0), { contentType: 'application/octet-stream' });
+      expect(await b.copy(`${p}copy/empty`, to)).toMatchObject({ key: to, size: 0 });
+      expect((await read(b, to)).data.length).toBe(0);
+      expect((await b.head(to))?.size).toBe(0);
+    });
+
+    it('copy keeps keys with URL-special characters exactly', async () => {
+      if (target.copiesReservedCharacters === false) return;
+      const from = `${p}copy/a+b=c&d;e,f@g$h (1)!'*.txt`;
+      const to = `${p}copy/to x+y=z&%20.txt`;
+      await b.put(from, Buffer.from('special'), { contentType: 'text/plain' });
+      expect(await b.copy(from, to)).toMatchObject({ key: to, size: 7 });
+      expect((await read(b, to)).data.toString()).toBe('special');
+      expect(await b.head(`${p}copy/to x+y=z& .txt`)).toBeNull();
+    });
+
+    it('copy of a missing key is a typed NotFound and creates nothing', async () => {
+      const error = await caught(b.copy(`${p}copy/no-such-source.txt`, `${p}copy/never.txt`));
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ kind: 'NotFound', storageType: b.type, instance: b.name });
+      expect(await b.head(`${p}copy/never.txt`)).toBeNull();
+    });
+
     it('a missing key is a typed NotFound with the storage type and instance', async () => {
       const error = await caught(b.get(`${p}no/such/key.txt`));
       expect(error).toBeInstanceOf(StorageError);
@@ -417,7 +515,11 @@ export function describeBackendContract(name: string, factory: () => Promise<Con
         expect(['InvalidCredentials', 'AccessDenied']).toContain(
           ((await caught(wrong.get(`${p}head.txt`))) as StorageError).kind,
         );
+        expect(['InvalidCredentials', 'AccessDenied']).toContain(
+          ((await caught(wrong.copy(`${p}head.txt`, `${p}x-copy`))) as StorageError).kind,
+        );
         expect(await b.head(`${p}x`)).toBeNull();
+        expect(await b.head(`${p}x-copy`)).toBeNull();
       }
       if (target.unreachable) {
         const error = await caught(target.unreachable().get(`${p}one`));

@@ -30,8 +30,11 @@ describeBackendContract('azure-blob (Azurite)', async () => {
       ...extra,
     });
   const closed = `http://127.0.0.1:${await freePort()}/${emulator.accountName}`;
+  const backend = azure();
   return {
-    backend: azure(),
+    backend,
+    storedContentType: async (key: string) =>
+      (await backend.container.getBlobClient(key).getProperties()).contentType,
     checks: { uploadSignature: true, downloadSignature: true, expiry: true },
     // Azurite answers a wrong account key with 403 AuthorizationFailure, which Azure itself uses for
     // missing permissions (AccessDenied); Azure answers a wrong key with AuthenticationFailed.

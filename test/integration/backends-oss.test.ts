@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/dynamodb-local';
 import { AliyunOssBackend, type AliyunOssOptions } from '../../shared/backends/aliyun-oss';
 import { type OssServer, startOssServer } from '../helpers/oss-server';
@@ -37,8 +37,13 @@ const target = (signatureVersion: 'v1' | 'v4') => async () => {
       ...extra,
     });
   const closed = `http://localhost:${await freePort()}`;
+  const backend = oss();
   return {
-    backend: oss(),
+    backend,
+    storedContentType: async (key: string) => {
+      const { res } = await backend.client.head(key);
+      return (res.headers as Record<string, string | undefined>)['content-type'];
+    },
     checks: { uploadSignature: true, downloadSignature: true, expiry: true },
     withWrongSecret: () => oss({ accessKeySecret: 'not-the-secret' }),
     unreachable: () => oss({ endPoint: closed }),
@@ -55,3 +60,65 @@ it('the OSS server saw and verified both signature versions, in headers and in U
   expect(server.seen.v4Url).toBeGreaterThanOrEqual(2);
   expect(server.seen.rejected).toBeGreaterThan(0);
 });
+
+describe.each(['v1', 'v4'] as const)(
+  'the OSS server signs and answers CopyObject like OSS (%s)',
+  (version) => {
+    it('the copy source is signed: another source under the same signature is refused; a missing one is NoSuchKey', async () => {
+      await started;
+      const backend = new AliyunOssBackend({
+        name: 'storages.Oss',
+        region: 'oss-cn-hangzhou',
+        bucketName: 'contract',
+        accessKeyId: 'test-access-key',
+        accessKeySecret: 'test-access-secret',
+        endPoint: server.endpoint,
+        cname: true,
+        signatureVersion: version,
+      });
+      const dir = `raw-copy-${version}`;
+      await backend.put(`${dir}/src é+&.txt`, Buffer.from('source'), { contentType: 'text/x-source' });
+      await backend.put(`${dir}/other.txt`, Buffer.from('other'), { contentType: 'text/plain' });
+      const source = (key: string) => `/contract/${encodeURIComponent(key)}`;
+      // A presigned PUT whose signature covers the x-oss-copy-source header, sent as fetch would send it.
+      const signed = async (to: string, copySource: string) =>
+        version === 'v4'
+          ? await backend.client.signatureUrlV4(
+              'PUT',
+              60,
+              { headers: { 'x-oss-copy-source': copySource } },
+              to,
+            )
+          : backend.client.signatureUrl(to, {
+              method: 'PUT',
+              expires: 60,
+              'x-oss-copy-source': copySource,
+            } as Parameters<typeof backend.client.signatureUrl>[1]);
+      const put = (url: string, copySource: string) =>
+        fetch(url, { method: 'PUT', headers: { 'x-oss-copy-source': copySource } });
+
+      const url = await signed(`${dir}/to.txt`, source(`${dir}/src é+&.txt`));
+      const forged = await put(url, source(`${dir}/other.txt`));
+      expect(forged.status).toBe(403);
+      expect(await forged.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
+      expect(await backend.head(`${dir}/to.txt`)).toBeNull();
+
+      const copied = await put(url, source(`${dir}/src é+&.txt`));
+      expect(copied.status).toBe(200);
+      expect(await copied.text()).toMatch(
+        /<CopyObjectResult><ETag>(&quot;|")[0-9A-F]{32}(&quot;|")<\/ETag><LastModified>/,
+      );
+      const back = await backend.get(`${dir}/to.txt`);
+      expect(Buffer.concat(await back.body.toArray()).toString()).toBe('source');
+      const { res } = await backend.client.head(`${dir}/to.txt`);
+      expect((res.headers as Record<string, string>)['content-type']).toBe('text/x-source');
+
+      const missing = source(`${dir}/no-such-source.txt`);
+      const notFound = await put(await signed(`${dir}/never.txt`, missing), missing);
+      expect(notFound.status).toBe(404);
+      expect(notFound.headers.get('content-type')).toBe('application/xml');
+      expect(await notFound.text()).toContain('<Code>NoSuchKey</Code>');
+      expect(await backend.head(`${dir}/never.txt`)).toBeNull();
+    });
+  },
+);

@@ -1,11 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/dynamodb-local';
 import { type S3Emulator, startS3rver } from '../../infra/local/emulators';
 import { MinioBackend, type MinioOptions } from '../../shared/backends/minio';
 import { S3Backend, type S3Options } from '../../shared/backends/s3';
+import { StorageError } from '../../shared/errors';
 import { describeBackendContract, sendUpload } from './backend-contract';
 
 /**
@@ -16,7 +18,10 @@ import { describeBackendContract, sendUpload } from './backend-contract';
  * Two more s3rver bugs the targets declare: it re-encodes query values with encodeURIComponent,
  * not RFC 3986, so presigned URLs whose response-content-disposition holds ' ( ) ! * fail its
  * signature check (AWS accepts them); it answers `bytes=0-0` with the whole object (the
- * adapters cut any over-wide answer to the range asked); and it has no AbortMultipartUpload.
+ * adapters cut any over-wide answer to the range asked); it has no AbortMultipartUpload; and it
+ * decodes x-amz-copy-source with decodeURI, so a copy source whose key holds + = & ; , @ $ (sent
+ * percent-encoded, as AWS wants them) is not found; it walks keys in UTF-8 byte order but compares
+ * the list cursor in UTF-16 code units, so paging can skip keys whose two orders differ.
  */
 let emulator: S3Emulator;
 let directory: string;
@@ -85,6 +90,10 @@ describeBackendContract('s3 (AWS SDK v3, POST policy uploads)', async () => {
     checks: { uploadSignature: false, downloadSignature: true, expiry: true },
     verifiesRfc3986Query: false,
     abortsMultipart: false,
+    copiesReservedCharacters: false,
+    pagesInUtf8Order: false,
+    storedContentType: async (Key) =>
+      (await backend.client.send(new HeadObjectCommand({ Bucket: emulator.bucket, Key }))).ContentType,
     withWrongSecret: () => s3({ accessKeySecret: 'not-the-secret' }),
     unreachable: () => s3({ endPoint: closed, clientConfig: { maxAttempts: 1 } }),
     close: async () => backend.destroy(),
@@ -94,11 +103,16 @@ describeBackendContract('s3 (AWS SDK v3, POST policy uploads)', async () => {
 describeBackendContract('minio (minio client, presigned PUT uploads)', async () => {
   await started;
   const closed = `http://127.0.0.1:${await freePort()}`;
+  const backend = minio();
   return {
-    backend: minio(),
+    backend,
     checks: { uploadSignature: true, downloadSignature: true, expiry: true },
     verifiesRfc3986Query: false,
     abortsMultipart: false,
+    copiesReservedCharacters: false,
+    pagesInUtf8Order: false,
+    storedContentType: async (key) =>
+      (await backend.client.statObject(emulator.bucket, key)).metaData['content-type'] as string | undefined,
     withWrongSecret: () => minio({ accessKeySecret: 'not-the-secret' }),
     unreachable: () => minio({ endPoint: closed }),
   };
@@ -155,5 +169,33 @@ describe('s3 adapter: the other upload method and the settings', () => {
     expect(url.pathname).toBe('/a/b.txt');
     expect(url.searchParams.get('response-content-disposition')).toBe('inline');
     backend.destroy();
+  });
+});
+
+describe('copy of a source over 5 GiB (one CopyObject takes at most 5 GiB)', () => {
+  const over = 5 * 1024 ** 3 + 1;
+  it.each([
+    ['s3', () => s3()],
+    ['minio', () => minio()],
+  ] as const)('%s: a clear StorageError, and no target', async (name, make) => {
+    await started;
+    const backend = make();
+    const key = `huge-${name}/source.bin`;
+    await backend.put(key, Buffer.from('x'), { contentType: 'application/octet-stream' });
+    // s3rver reports the size of its file: a sparse file makes the object larger than 5 GiB without the bytes.
+    const file = join(directory, emulator.bucket, `${key}._S3rver_object`);
+    truncateSync(file, over);
+    try {
+      expect((await backend.head(key))?.size).toBe(over);
+      const error = await backend.copy(key, `huge-${name}/target.bin`).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ kind: 'Unknown', storageType: backend.type, instance: backend.name });
+      expect((error as Error).message).toMatch(/: copy of 5368709121 bytes is not supported: .*5 GiB$/);
+      expect(await backend.head(`huge-${name}/target.bin`)).toBeNull();
+    } finally {
+      truncateSync(file, 1);
+      await backend.delete(key);
+      if (backend instanceof S3Backend) backend.destroy();
+    }
   });
 });

@@ -378,7 +378,7 @@ describe('events/: every handler with its sample event', () => {
     const { handler } = await import('../../functions/sweep-expired');
     const scheduled = readEvent<ScheduledEvent>('sweep-expired');
     const result: SweepResult = await handler(scheduled, lambdaContext('sweep-expired'));
-    expect(result).toEqual({ files: 1, uploads: 0, blobs: 0, complete: true });
+    expect(result).toEqual({ files: 1, uploads: 0, garbage: 1, leftovers: 0, failed: 0, complete: true });
 
     const record = await invoke(
       'get-file-record',
@@ -389,16 +389,10 @@ describe('events/: every handler with its sample event', () => {
     expect(usage).toMatchObject({ usedBytes: welcome.length + scan.length, fileCount: 2 });
 
     // A second run finds nothing; a run without time left stops before doing anything.
-    expect(await handler(scheduled, lambdaContext('sweep-expired'))).toEqual({
-      files: 0,
-      uploads: 0,
-      blobs: 0,
-      complete: true,
-    });
+    const nothing = { files: 0, uploads: 0, garbage: 0, leftovers: 0, failed: 0 };
+    expect(await handler(scheduled, lambdaContext('sweep-expired'))).toEqual({ ...nothing, complete: true });
     expect(await handler(scheduled, lambdaContext('sweep-expired', 0))).toEqual({
-      files: 0,
-      uploads: 0,
-      blobs: 0,
+      ...nothing,
       complete: false,
     });
   });

@@ -6,11 +6,12 @@ import type { S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../functions/on-object-created';
 import { getStorage } from '../../shared/backends/registry';
+import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage } from '../../shared/metadata/quota';
-import { getFileRecord, getSession } from '../../shared/metadata/records';
+import { getSession } from '../../shared/metadata/sessions';
 import { loadSecrets, resetSecrets } from '../../shared/secrets';
 import { signUpload } from '../../shared/service/direct-upload';
-import { objectKey } from '../../shared/service/keys';
+import { objectKey, stagingKey } from '../../shared/service/keys';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { expectQuotaConsistent, md5, storedFiles, upload } from '../helpers/service-helpers';
 
@@ -55,23 +56,31 @@ describe('on-object-created (S3 ObjectCreated -> finalize)', () => {
     await env?.cleanup();
   });
 
-  it('finalizes the PENDING direct upload the object belongs to, once, however often S3 repeats', async () => {
+  it('finalizes the PENDING direct upload the staging object belongs to, once, however often S3 repeats', async () => {
     const { uploadId, key } = await signed('s3-ok', 'scans/report 1.pdf', 100);
-    expect(key).toBe(objectKey('s3-ok', uploadId, '.pdf'));
+    expect(key).toBe(stagingKey('s3-ok', uploadId, '.pdf'));
     await put(key, 'pdf bytes');
 
-    expect(await handler(s3Event(key))).toEqual({ finalized: 1, ignored: 0, rejected: 0 });
+    expect(await handler(s3Event(key))).toEqual({ finalized: 1, ignored: 0, rejected: 0, discarded: 0 });
     const record = await getFileRecord('s3-ok', 'storages.Default', 'scans/report 1.pdf');
     expect(record).toMatchObject({ id: uploadId, status: 'READY', size: 9, md5: md5('pdf bytes') });
+    // The file points at a promoted copy, not at the staging key clients can write to.
+    expect(record?.key).not.toBe(key);
+    expect(record?.key.startsWith('s3-ok/')).toBe(true);
+    expect(storedFiles(join(env.root, 'default'))).not.toContain(key);
     expect(await getUsage('s3-ok')).toMatchObject({ usedBytes: 9, reservedBytes: 0, fileCount: 1 });
 
-    // At-least-once delivery: the repeat finds the session COMPLETED and changes nothing.
-    expect(await handler(s3Event(key, key))).toEqual({ finalized: 0, ignored: 2, rejected: 0 });
+    // At-least-once delivery: a repeat finds the session COMPLETED and changes nothing; a staging
+    // object written again after completion is a leftover, deleted at once.
+    expect(await handler(s3Event(key, key))).toEqual({ finalized: 0, ignored: 0, rejected: 0, discarded: 2 });
+    await put(key, 'written again');
+    expect(await handler(s3Event(key))).toEqual({ finalized: 0, ignored: 0, rejected: 0, discarded: 1 });
+    expect(storedFiles(join(env.root, 'default'))).not.toContain(key);
     expect(await getUsage('s3-ok')).toMatchObject({ usedBytes: 9, fileCount: 1 });
     await expectQuotaConsistent('s3-ok');
   });
 
-  it('ignores objects that are not direct uploads: API uploads, dedupe blobs, unknown and foreign keys', async () => {
+  it('ignores objects outside the staging prefix: API uploads, dedupe blobs, promoted copies, foreign keys', async () => {
     const streamed = await upload(principal('s3-ignore'), 'a.txt', 'streamed');
     const blob = await upload(principal('s3-ignore'), 'b.txt', 'deduplicated', { md5: md5('deduplicated') });
     expect(blob.key).toContain('/blobs/');
@@ -81,12 +90,13 @@ describe('on-object-created (S3 ObjectCreated -> finalize)', () => {
         streamed.key,
         blob.key,
         objectKey('s3-ignore', unknownId, '.pdf'),
-        `s3-ignore/ff/${unknownId}.pdf`, // shard does not match the id
+        `_staging/s3-ignore/not-an-id.pdf`,
         'not/a/key/of/ours.txt',
         'README',
       ),
     );
-    expect(result).toEqual({ finalized: 0, ignored: 6, rejected: 0 });
+    expect(result).toEqual({ finalized: 0, ignored: 6, rejected: 0, discarded: 0 });
+    expect(storedFiles(join(env.root, 'default'))).toEqual(expect.arrayContaining([streamed.key, blob.key]));
     expect(await getUsage('s3-ignore')).toMatchObject({ fileCount: 2 });
     await expectQuotaConsistent('s3-ignore');
   });
@@ -95,7 +105,7 @@ describe('on-object-created (S3 ObjectCreated -> finalize)', () => {
     const { key } = await signed('s3-big', 'big.pdf', 4);
     await put(key, 'more than four bytes');
     expect(storedFiles(join(env.root, 'default'))).toContain(key);
-    expect(await handler(s3Event(key))).toEqual({ finalized: 0, ignored: 0, rejected: 1 });
+    expect(await handler(s3Event(key))).toEqual({ finalized: 0, ignored: 0, rejected: 1, discarded: 0 });
     expect(storedFiles(join(env.root, 'default'))).not.toContain(key);
     expect(await getUsage('s3-big')).toMatchObject({ usedBytes: 0, reservedBytes: 0, fileCount: 0 });
     expect(await getFileRecord('s3-big', 'storages.Default', 'big.pdf')).toBeUndefined();
@@ -106,7 +116,12 @@ describe('on-object-created (S3 ObjectCreated -> finalize)', () => {
     const b = await signed('s3-batch', 'b.pdf', 10, { md5: md5('expected') });
     await put(a.key, 'fine');
     await put(b.key, 'not expected');
-    expect(await handler(s3Event(a.key, b.key))).toEqual({ finalized: 1, ignored: 0, rejected: 1 });
+    expect(await handler(s3Event(a.key, b.key))).toEqual({
+      finalized: 1,
+      ignored: 0,
+      rejected: 1,
+      discarded: 0,
+    });
     expect(await getUsage('s3-batch')).toMatchObject({ usedBytes: 4, reservedBytes: 0, fileCount: 1 });
     await expectQuotaConsistent('s3-batch');
   });

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunOssBackend } from '../../shared/backends/aliyun-oss';
 import { AzureBlobBackend } from '../../shared/backends/azure-blob';
 import { exactRange, isNetworkError, kindOfStatus, normalize } from '../../shared/backends/common';
+import type { StorageBackend } from '../../shared/backends/contract';
 import { LazyBackend } from '../../shared/backends/lazy';
 import { MinioBackend } from '../../shared/backends/minio';
 import { getStorage, listStorages, resetStorages } from '../../shared/backends/registry';
@@ -165,6 +166,35 @@ describe('configuration of cloud instances', () => {
     } catch (e) {
       expect((e as Error).message).not.toContain('TOPSECRET');
     }
+  });
+});
+
+describe('LazyBackend', () => {
+  it('forwards copy to the adapter it loads, arguments and answer unchanged', async () => {
+    const calls: [string, string][] = [];
+    const adapter = {
+      copy: async (from: string, to: string) => {
+        calls.push([from, to]);
+        return { key: to, size: 3, etag: '"e"' };
+      },
+    };
+    const caps = { presignUpload: true, presignDownload: true, range: true, multipart: false };
+    let loads = 0;
+    const lazy = new LazyBackend('s3', 'storages.S3', caps, async () => {
+      loads++;
+      return adapter as unknown as StorageBackend;
+    });
+    expect(await lazy.copy('_staging/t/u.bin', 't/ab/final.bin')).toEqual({
+      key: 't/ab/final.bin',
+      size: 3,
+      etag: '"e"',
+    });
+    await lazy.copy('a', 'b');
+    expect(calls).toEqual([
+      ['_staging/t/u.bin', 't/ab/final.bin'],
+      ['a', 'b'],
+    ]);
+    expect(loads).toBe(1);
   });
 });
 

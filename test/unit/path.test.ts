@@ -26,6 +26,12 @@ describe('normalizePath', () => {
     ['', 'PATH_REQUIRED'],
     [`${'x'.repeat(1025)}`, 'PATH_TOO_LONG'],
     [`${'é'.repeat(513)}`, 'PATH_TOO_LONG'],
+    // What undecodable bytes become (a form field, a lossy URL decoder), and halves of a UTF-16 pair
+    // (JSON allows them): each would be one name for many byte sequences.
+    ['bad/x\uFFFD.bin', 'INVALID_PATH_ENCODING'],
+    ['bad/x\uD800.bin', 'INVALID_PATH_ENCODING'],
+    ['bad/x\uDC00.bin', 'INVALID_PATH_ENCODING'],
+    ['bad/\uDE00\uD83D.bin', 'INVALID_PATH_ENCODING'],
   ])('rejects %j with %s', (input, code) => {
     expect(codeOf(() => normalizePath(input))).toBe(code);
   });
@@ -33,6 +39,7 @@ describe('normalizePath', () => {
   it('accepts UTF-8 names up to 1024 bytes and normalizes them to NFC', () => {
     expect(normalizePath('文档/报告 2024.pdf')).toBe('文档/报告 2024.pdf');
     expect(normalizePath('emoji/🎉.png')).toBe('emoji/🎉.png');
+    expect(normalizePath('emoji/\uD83C\uDF89.png')).toBe('emoji/🎉.png');
     expect(normalizePath('cafe\u0301.txt')).toBe('caf\u00e9.txt');
     expect(normalizePath('x'.repeat(1024))).toHaveLength(1024);
   });

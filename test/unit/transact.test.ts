@@ -48,9 +48,11 @@ describe('transactWrite', () => {
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(1);
   });
 
-  it('gives up after the attempts allowed and rethrows', async () => {
+  it('gives up after the attempts allowed with SERVICE_BUSY (503, retry later), the conflict as its cause', async () => {
     ddb.on(TransactWriteCommand).rejects(cancelled('TransactionConflict'));
-    await expect(transactWrite([item], 3)).rejects.toBeInstanceOf(TransactionCanceledException);
+    const error = await transactWrite([item], 3).catch((e) => e);
+    expect(error).toMatchObject({ code: 'SERVICE_BUSY', status: 503 });
+    expect((error as Error).cause).toBeInstanceOf(TransactionCanceledException);
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(3);
   });
 });

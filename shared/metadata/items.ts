@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { SWEEP_SHARDS } from './schema';
+
+export type Visibility = 'private' | 'public';
+export type OnConflict = 'overwrite' | 'rename' | 'fail';
+
+/** A stored file (status READY). Item at F#{tenant}#{storage} / {path}. */
+export interface FileRecord {
+  id: string;
+  tenant: string;
+  storage: string;
+  path: string;
+  /** The object's key in the backend (for deduplicated content: the blob's key). */
+  key: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+  md5: string;
+  sha256?: string;
+  status: 'READY';
+  visibility: Visibility;
+  uploadTime: string;
+  uploadUser: string;
+  updateUserId: string;
+  /** epoch ms, or null for files that never expire */
+  expiresAt: number | null;
+  /** the `expires` given at upload, in seconds */
+  retentionSeconds: number | null;
+  /** set when the bytes live in a deduplicated blob (B#... item) shared by reference */
+  blobMd5?: string;
+}
+
+/** How an upload with md5 relates to the deduplicated blob of that content. */
+export interface BlobUse {
+  md5: string;
+  key: string;
+  /** claimed: this upload writes a new blob (state WRITING, owner = the upload); pinned: it holds a reference to a READY one */
+  mode: 'claimed' | 'pinned';
+}
+
+/**
+ * An upload in progress (PENDING) or a direct upload's remembered result (COMPLETED). A PENDING
+ * session holds the quota reservation and owns every object the upload writes: `key`, a claimed
+ * blob's key, and the key a finalize is promoting to, so whoever ends it (commit, failure, the
+ * sweeper) knows exactly which objects become garbage.
+ */
+export interface UploadSession {
+  uploadId: string;
+  tenant: string;
+  storage: string;
+  path: string;
+  /** stream: the object the upload writes; direct: the staging object that clients write */
+  key: string;
+  kind: 'stream' | 'direct';
+  status: 'PENDING' | 'COMPLETED';
+  reservedBytes: number;
+  contentType: string;
+  md5?: string;
+  expires?: number;
+  visibility: Visibility;
+  onConflict: OnConflict;
+  uploadUser: string;
+  createdAt: string;
+  /** epoch ms: the sweeper reaps a PENDING session after this (moved by heartbeats and finalize leases) */
+  expiresAt: number;
+  blob?: BlobUse;
+  /** direct: the finalize attempt that holds the lease, the fresh key it promotes to, and until when */
+  finalizer?: string;
+  finalizeKey?: string;
+  leaseUntil?: number;
+  /** COMPLETED: the key of the file the upload became */
+  committedKey?: string;
+  /** bumped by every change to a PENDING session, so an end "exactly as seen" can tell */
+  version?: number;
+}
+
+/** One stored copy of content shared by every file uploaded with the same md5. */
+export interface BlobItem {
+  tenant: string;
+  storage: string;
+  md5: string;
+  /** Unique per incarnation: a blob released and claimed again never reuses an object key. */
+  key: string;
+  state: 'WRITING' | 'READY';
+  /** READY: files referencing it + PENDING sessions pinning it */
+  refCount: number;
+  /** WRITING: the session that writes it */
+  owner?: string;
+}
+
+/** An object that nothing references any more: the sweeper deletes it if its remover could not. */
+export interface GarbageItem {
+  tenant: string;
+  storage: string;
+  key: string;
+  reason: string;
+  createdAt: string;
+}
+
+export const fileKey = (tenant: string, storage: string, path: string) => ({
+  pk: `F#${tenant}#${storage}`,
+  sk: path,
+});
+export const sessionKey = (tenant: string, uploadId: string) => ({ pk: `U#${tenant}`, sk: uploadId });
+export const blobKey = (tenant: string, storage: string, md5: string) => ({
+  pk: `B#${tenant}#${storage}`,
+  sk: md5,
+});
+export const garbageKey = (tenant: string, storage: string, key: string) => ({
+  pk: `G#${tenant}#${storage}`,
+  sk: key,
+});
+export const quotaKey = (tenant: string) => ({ pk: `Q#${tenant}`, sk: '-' });
+
+/** Attributes that put an item into the sparse sweep index at `at` (epoch ms); none for null. */
+export function sweepAttributes(key: { pk: string; sk: string }, at: number | null | undefined) {
+  if (at === null || at === undefined) return {};
+  const shard = createHash('sha1').update(`${key.pk}\n${key.sk}`).digest().readUInt8(0) % SWEEP_SHARDS;
+  return { sweepShard: `SW#${shard}`, sweepAt: at };
+}
+
+/** Strips the storage attributes from an item. */
+export function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const {
+    pk: _pk,
+    sk: _sk,
+    sweepShard: _s,
+    sweepAt: _a,
+    sweepFailures: _f,
+    ttl: _t,
+    rev: _r,
+    ...rest
+  } = item;
+  return rest as T;
+}
+
+export function fileItem(record: FileRecord) {
+  // expiresAt must be a number or absent, never NULL: absent means "never expires".
+  const { expiresAt, ...rest } = record;
+  const key = fileKey(record.tenant, record.storage, record.path);
+  return {
+    ...key,
+    ...rest,
+    ...(expiresAt === null ? {} : { expiresAt }),
+    ...sweepAttributes(key, expiresAt),
+  };
+}
+
+/** A stored file item back as a record (absent expiresAt = never expires). */
+export function toFileRecord(item: Record<string, unknown> | undefined): FileRecord | undefined {
+  const record = strip<FileRecord>(item);
+  return record && { ...record, expiresAt: record.expiresAt ?? null };
+}
+
+export function sessionItem(session: UploadSession) {
+  const key = sessionKey(session.tenant, session.uploadId);
+  return { ...key, ...session, ...sweepAttributes(key, session.expiresAt) };
+}
+
+export function garbageItem(tenant: string, storage: string, key: string, reason: string, now = Date.now()) {
+  const k = garbageKey(tenant, storage, key);
+  const item: GarbageItem = { tenant, storage, key, reason, createdAt: new Date(now).toISOString() };
+  return { ...k, ...item, ...sweepAttributes(k, now) };
+}
+
+export const isExpired = (r: { expiresAt: number | null }, now = Date.now()) =>
+  r.expiresAt !== null && r.expiresAt <= now;

@@ -1,0 +1,133 @@
+import type { PathLike } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LocalDiskBackend } from '../../shared/backends/local-disk';
+
+/**
+ * The real file system in a temp folder, seen through two hooks: which folders readdir reads, and
+ * link() failing with a chosen error code, as on a file system without hard links.
+ */
+const fsHooks = vi.hoisted(() => ({ folders: [] as string[], linkFails: undefined as string | undefined }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const readdir = (path: PathLike, ...rest: unknown[]) => {
+    fsHooks.folders.push(String(path));
+    return (actual.readdir as (...args: unknown[]) => unknown)(path, ...rest);
+  };
+  const link = (existing: PathLike, created: PathLike) =>
+    fsHooks.linkFails
+      ? Promise.reject(Object.assign(new Error(`link: ${fsHooks.linkFails}`), { code: fsHooks.linkFails }))
+      : actual.link(existing, created);
+  return { ...actual, default: { ...actual, readdir, link }, readdir, link };
+});
+
+describe('local-disk list reads only the folder its prefix names', () => {
+  const root = mkdtempSync(join(tmpdir(), 'local-list-'));
+  const backend = new LocalDiskBackend({ name: 'storages.Default', root, signingSecret: 's'.repeat(32) });
+  const readBelow = () => fsHooks.folders.map((f) => relative(root, f).split(sep).join('/'));
+
+  beforeAll(async () => {
+    for (const key of ['t1/ab/x.txt', 't1/ab.txt', 't1/b/y.txt', 't2/z.txt', '_staging/t1/u1.bin']) {
+      await backend.put(key, Buffer.from(key), { contentType: 'text/plain' });
+    }
+    writeFileSync(join(root, '.tmp', 'left-over-upload'), 'partial');
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('a tenant folder: its own files, nothing of the root or of other tenants', async () => {
+    fsHooks.folders.length = 0;
+    const { items } = await backend.list('t1/');
+    expect(items.map((i) => i.key)).toEqual(['t1/ab.txt', 't1/ab/x.txt', 't1/b/y.txt']);
+    expect(readBelow()).toContain('t1');
+    expect(readBelow().filter((f) => f !== 't1' && !f.startsWith('t1/'))).toEqual([]);
+  });
+
+  it('a prefix that ends inside a name reads only the entries that start with it', async () => {
+    fsHooks.folders.length = 0;
+    expect((await backend.list('t1/a')).items.map((i) => i.key)).toEqual(['t1/ab.txt', 't1/ab/x.txt']);
+    expect(readBelow()).toContain('t1');
+    expect(readBelow().filter((f) => f !== 't1' && !f.startsWith('t1/ab'))).toEqual([]);
+  });
+
+  it('the staging folder, and the whole root without the temp folder', async () => {
+    fsHooks.folders.length = 0;
+    expect((await backend.list('_staging/')).items.map((i) => i.key)).toEqual(['_staging/t1/u1.bin']);
+    expect(readBelow()).toContain('_staging');
+    expect(readBelow().filter((f) => !f.startsWith('_staging'))).toEqual([]);
+    expect((await backend.list('')).items.map((i) => i.key)).toEqual([
+      '_staging/t1/u1.bin',
+      't1/ab.txt',
+      't1/ab/x.txt',
+      't1/b/y.txt',
+      't2/z.txt',
+    ]);
+  });
+});
+
+describe('local-disk copy', () => {
+  const root = mkdtempSync(join(tmpdir(), 'local-copy-'));
+  const backend = new LocalDiskBackend({ name: 'storages.Default', root, signingSecret: 's'.repeat(32) });
+  const file = (key: string) => join(root, ...key.split('/'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('is a hard link: the target shares the source inode, no bytes are copied', async () => {
+    await backend.put('_staging/t/u1.bin', Buffer.from('staged'), { contentType: 'text/plain' });
+    expect(await backend.copy('_staging/t/u1.bin', 't/ab/final.bin')).toMatchObject({
+      key: 't/ab/final.bin',
+      size: 6,
+    });
+    expect(statSync(file('t/ab/final.bin')).ino).toBe(statSync(file('_staging/t/u1.bin')).ino);
+    expect(statSync(file('t/ab/final.bin')).nlink).toBe(2);
+  });
+
+  for (const code of ['EXDEV', 'EPERM', 'ENOTSUP', 'EMLINK']) {
+    it(`copies the bytes when link fails with ${code}, into a new or over an existing target`, async () => {
+      await backend.put('src.txt', Buffer.from(`from ${code}`), { contentType: 'text/plain' });
+      await backend.put('over.txt', Buffer.from('old'), { contentType: 'text/plain' });
+      fsHooks.linkFails = code;
+      try {
+        expect(await backend.copy('src.txt', `new/${code}.txt`)).toMatchObject({ size: code.length + 5 });
+        expect(await backend.copy('src.txt', 'over.txt')).toMatchObject({ size: code.length + 5 });
+      } finally {
+        fsHooks.linkFails = undefined;
+      }
+      for (const key of [`new/${code}.txt`, 'over.txt']) {
+        expect(readFileSync(file(key), 'utf8')).toBe(`from ${code}`);
+        expect(statSync(file(key)).ino).not.toBe(statSync(file('src.txt')).ino);
+      }
+      await backend.put('src.txt', Buffer.from('v2'), { contentType: 'text/plain' });
+      expect(readFileSync(file(`new/${code}.txt`), 'utf8')).toBe(`from ${code}`);
+      expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+    });
+  }
+
+  it('another link failure is passed on and leaves nothing', async () => {
+    await backend.put('src.txt', Buffer.from('x'), { contentType: 'text/plain' });
+    fsHooks.linkFails = 'EIO';
+    try {
+      await expect(backend.copy('src.txt', 'eio/target.txt')).rejects.toMatchObject({ code: 'EIO' });
+    } finally {
+      fsHooks.linkFails = undefined;
+    }
+    expect(await backend.head('eio/target.txt')).toBeNull();
+  });
+
+  it('copying a key onto itself, or onto a link of the same file, keeps it and leaves no temp file', async () => {
+    await backend.put('same.txt', Buffer.from('same'), { contentType: 'text/plain' });
+    expect(await backend.copy('same.txt', 'same.txt')).toMatchObject({ key: 'same.txt', size: 4 });
+    await backend.copy('same.txt', 'twin.txt');
+    expect(await backend.copy('same.txt', 'twin.txt')).toMatchObject({ key: 'twin.txt', size: 4 });
+    expect(readFileSync(file('twin.txt'), 'utf8')).toBe('same');
+    expect(readFileSync(file('same.txt'), 'utf8')).toBe('same');
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+  });
+
+  it('refuses invalid keys on either side before touching the disk', async () => {
+    await expect(backend.copy('../outside.txt', 'in.txt')).rejects.toMatchObject({ kind: 'Unknown' });
+    await expect(backend.copy('src.txt', 'a/../../outside.txt')).rejects.toMatchObject({ kind: 'Unknown' });
+    await expect(backend.copy('src.txt', '.tmp/x')).rejects.toMatchObject({ kind: 'Unknown' });
+    expect(await backend.head('in.txt')).toBeNull();
+  });
+});
