@@ -27,6 +27,9 @@ export const FAILPOINTS = [
   'sweep.before-objects',
 ] as const;
 
+/** A step that can be armed: one of the service's, a backend call, or a DynamoDB command. */
+export type Failpoint = (typeof FAILPOINTS)[number] | `backend.${string}` | `dynamodb.${string}`;
+
 export type FaultAction = 'fail' | 'die';
 
 export class InjectedFault extends Error {
@@ -44,7 +47,7 @@ interface Armed {
 
 const armed = new Map<string, Armed>();
 let enabled = false;
-let recording: Map<string, number> | undefined;
+let recording: Map<Failpoint, number> | undefined;
 
 /** Whether a test turned fault injection on (the registry and the DynamoDB client then add their hooks). */
 export const faultsEnabled = () => enabled;
@@ -69,7 +72,7 @@ export interface ArmedFault {
  * what a failing call throws (default InjectedFault), e.g. a DynamoDB throttling error.
  */
 export function armFault(
-  name: string,
+  name: Failpoint,
   action: FaultAction,
   options: { skip?: number; times?: number; error?: () => Error } = {},
 ): ArmedFault {
@@ -95,7 +98,7 @@ export function clearFaults(): void {
 }
 
 /** Counts, from now on, how often each failpoint is passed (to learn which steps a use case has). */
-export function recordFailpoints(): Map<string, number> {
+export function recordFailpoints(): Map<Failpoint, number> {
   enabled = true;
   recording = new Map();
   return recording;
@@ -106,7 +109,7 @@ export function stopRecording(): void {
 }
 
 /** The armed fault for `name` if this call is one it applies to (consumes one use). */
-function take(name: string): Armed | undefined {
+function take(name: Failpoint): Armed | undefined {
   if (!enabled) return undefined;
   recording?.set(name, (recording.get(name) ?? 0) + 1);
   const fault = armed.get(name);
@@ -125,7 +128,7 @@ function take(name: string): Armed | undefined {
 const never = () => new Promise<never>(() => {});
 
 /** A step of a use case: fails or never returns when a test armed it. */
-export async function failpoint(name: string): Promise<void> {
+export async function failpoint(name: Failpoint): Promise<void> {
   const fault = take(name);
   if (!fault) return;
   if (fault.action === 'die') return never();

@@ -1,20 +1,9 @@
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Garbage } from './blobs';
 import { db, tableName } from './client';
-import { type GarbageItem, garbageItem, garbageKey, strip } from './items';
+import { garbageItem, garbageKey } from './items';
 
 export type { Garbage };
-
-export async function getGarbage(
-  tenant: string,
-  storage: string,
-  key: string,
-): Promise<GarbageItem | undefined> {
-  const { Item } = await db().send(
-    new GetCommand({ TableName: tableName(), Key: garbageKey(tenant, storage, key), ConsistentRead: true }),
-  );
-  return strip<GarbageItem>(Item);
-}
 
 /** Forgets garbage whose objects are deleted. Keys are never reused, so this needs no condition. */
 export async function forgetGarbage(garbage: Garbage[]): Promise<void> {

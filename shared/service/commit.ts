@@ -10,8 +10,6 @@ import { baseName } from '../path';
 import { collectGarbage } from './gc';
 import { renamedPath } from './keys';
 
-export { isExpired };
-
 /** The outcome of committing a session: the file, or "the session was ended by someone else". */
 export type Committed = { record: FileRecord } | { closed: true };
 

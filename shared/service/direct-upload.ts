@@ -8,10 +8,16 @@ import { failpoint } from '../faults';
 import { logger } from '../logger';
 import { getFileRecord } from '../metadata/files';
 import { markGarbage } from '../metadata/garbage';
-import type { FileRecord, OnConflict, UploadSession, Visibility } from '../metadata/items';
+import {
+  type FileRecord,
+  isExpired,
+  type OnConflict,
+  type UploadSession,
+  type Visibility,
+} from '../metadata/items';
 import { endSession, getSession, openSession, releaseLease, takeLease } from '../metadata/sessions';
 import { normalizePath } from '../path';
-import { commitRecord, isExpired, recordFromSession } from './commit';
+import { commitRecord, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
 import { fileExtension, newId, objectKey, stagingKey } from './keys';
 import { Meter } from './meter';

@@ -2,9 +2,8 @@ import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
 import { queryFiles } from '../metadata/files';
-import type { FileRecord } from '../metadata/items';
+import { type FileRecord, isExpired } from '../metadata/items';
 import { normalizePrefix } from '../path';
-import { isExpired } from './commit';
 import { removeFile } from './remove';
 
 export const MAX_LIST_LIMIT = 1000;

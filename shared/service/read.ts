@@ -4,9 +4,8 @@ import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
 import { getFileRecord } from '../metadata/files';
-import type { FileRecord } from '../metadata/items';
+import { type FileRecord, isExpired } from '../metadata/items';
 import { normalizePath } from '../path';
-import { isExpired } from './commit';
 import { removeFile } from './remove';
 
 /**

@@ -106,7 +106,11 @@ async function sweepOne(
   garbage: Garbage[],
   garbageItems: FoundGarbage[],
 ): Promise<void> {
-  const due = await getDueItem(key).catch(() => undefined);
+  const due = await getDueItem(key).catch((e: unknown) => {
+    // Nothing known to put off: the item stays where it is and the next cycle reads it again.
+    logger.warn('sweep could not read a due item', { key, error: e as Error });
+    return undefined;
+  });
   if (!due || due.sweepAt > now) return; // changed since the index saw it
   try {
     await failpoint('sweep.item');

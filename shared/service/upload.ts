@@ -7,10 +7,17 @@ import { failpoint } from '../faults';
 import { logger } from '../logger';
 import { getBlob, retireBlob } from '../metadata/blobs';
 import { getFileRecord } from '../metadata/files';
-import type { BlobItem, FileRecord, OnConflict, UploadSession, Visibility } from '../metadata/items';
+import {
+  type BlobItem,
+  type FileRecord,
+  isExpired,
+  type OnConflict,
+  type UploadSession,
+  type Visibility,
+} from '../metadata/items';
 import { endSession, getSession, growReservation, heartbeat, openSession } from '../metadata/sessions';
 import { normalizePath } from '../path';
-import { commitRecord, isExpired, recordFromSession } from './commit';
+import { commitRecord, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
 import { blobObjectKey, fileExtension, newId, objectKey } from './keys';
 import { type Grow, LimitExceeded, Meter } from './meter';

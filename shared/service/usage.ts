@@ -20,7 +20,7 @@ export async function setQuota(tenant: string, limitBytes: unknown): Promise<Usa
 }
 
 /** What a tenant's counters must be, counted from its items. */
-export interface Recount {
+interface Recount {
   usedBytes: number;
   fileCount: number;
   reservedBytes: number;
@@ -30,7 +30,7 @@ export interface Recount {
  * Counts a tenant's READY files (in every storage it ever used, configured or not: its files
  * there still count) and the reservations of its PENDING sessions.
  */
-export async function recount(tenant: string, storages: string[]): Promise<Recount> {
+async function recount(tenant: string, storages: string[]): Promise<Recount> {
   let usedBytes = 0;
   let fileCount = 0;
   for (const storage of storages) {

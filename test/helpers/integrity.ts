@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { getStorage } from '../../shared/backends/registry';
+import type { S3Event } from 'aws-lambda';
 import { findFile } from '../../shared/service/read';
 
 /** A point where a test holds one side of a race until it lets it go. */
@@ -67,4 +68,17 @@ export async function readFileBytes(
   }
 }
 
-export const defaultBackend = () => getStorage();
+/** The sample notification of events/, pointed at other keys (S3 URL-encodes them, spaces as `+`). */
+export function s3Event(...keys: string[]): S3Event {
+  const sample = JSON.parse(
+    readFileSync(new URL('../../events/on-object-created.json', import.meta.url), 'utf8'),
+  ) as S3Event;
+  const template = sample.Records[0] as S3Event['Records'][number];
+  return {
+    Records: keys.map((key) => {
+      const record = structuredClone(template);
+      record.s3.object.key = encodeURIComponent(key).replaceAll('%2F', '/').replaceAll('%20', '+');
+      return record;
+    }),
+  };
+}

@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
-import type { S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as onObjectCreated } from '../../functions/on-object-created';
 import type { LocalDiskBackend } from '../../shared/backends/local-disk';
@@ -11,6 +9,7 @@ import {
   clearFaults,
   disableFaults,
   enableFaults,
+  type Failpoint,
   type FaultAction,
   recordFailpoints,
   stopRecording,
@@ -20,6 +19,7 @@ import { findFile } from '../../shared/service/read';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
+import { s3Event } from '../helpers/integrity';
 import { fileAt, violations } from '../helpers/invariants';
 import { md5, upload } from '../helpers/service-helpers';
 
@@ -54,15 +54,6 @@ const FAR = () => Date.now() + 3 * 24 * 3600 * 1000;
 const sweep = () => sweepExpired({ now: FAR(), deadline: Date.now() + 30_000 });
 /** The sweep of recovery: past every deadline, and past the longest back-off of an item that failed. */
 const recoverySweep = () => sweepExpired({ now: FAR() + 2 * 3600 * 1000, deadline: Date.now() + 30_000 });
-
-function s3Event(key: string): S3Event {
-  const sample = JSON.parse(
-    readFileSync(new URL('../../events/on-object-created.json', import.meta.url), 'utf8'),
-  ) as S3Event;
-  const record = structuredClone(sample.Records[0] as S3Event['Records'][number]);
-  record.s3.object.key = encodeURIComponent(key).replaceAll('%2F', '/');
-  return { Records: [record] };
-}
 
 interface UseCase {
   name: string;
@@ -255,7 +246,7 @@ async function retry(useCase: UseCase, tenant: string, ctx: Record<string, strin
   }
 }
 
-async function runWithFault(useCase: UseCase, step: string, occurrence: number, action: FaultAction) {
+async function runWithFault(useCase: UseCase, step: Failpoint, occurrence: number, action: FaultAction) {
   const tenant = nextTenant();
   const ctx = (await useCase.setup?.(tenant)) ?? {};
   // A failing DynamoDB call is throttled, as DynamoDB does; anything else fails with InjectedFault.

@@ -7,7 +7,6 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { S3Event } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler as onObjectCreated } from '../../functions/on-object-created';
 import { handler as uploadObject } from '../../functions/upload-object';
@@ -23,7 +22,7 @@ import { sweepExpired } from '../../shared/service/sweep';
 import { uploadFile } from '../../shared/service/upload';
 import { recalculateUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
-import { gate, pausedBody, readFileBytes } from '../helpers/integrity';
+import { gate, pausedBody, readFileBytes, s3Event } from '../helpers/integrity';
 import { expectQuotaConsistent, failure, md5, storedFiles, upload } from '../helpers/service-helpers';
 
 /**
@@ -44,15 +43,6 @@ afterEach(() => {
 const later = (seconds: number) => Date.now() + seconds * 1000;
 const objectsOf = (tenant: string) =>
   storedFiles(root).filter((f) => f.startsWith(`${tenant}/`) || f.includes(`/${tenant}/`));
-
-function s3Event(key: string): S3Event {
-  const sample = JSON.parse(
-    readFileSync(new URL('../../events/on-object-created.json', import.meta.url), 'utf8'),
-  ) as S3Event;
-  const record = structuredClone(sample.Records[0] as S3Event['Records'][number]);
-  record.s3.object.key = encodeURIComponent(key).replaceAll('%2F', '/');
-  return { Records: [record] };
-}
 
 /** PUT to a signed local upload URL, as a client does. */
 const sendTo = (url: string, data: Buffer | string) =>

@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../functions/on-object-created';
 import { getStorage } from '../../shared/backends/registry';
@@ -13,22 +11,8 @@ import { loadSecrets, resetSecrets } from '../../shared/secrets';
 import { signUpload } from '../../shared/service/direct-upload';
 import { objectKey, stagingKey } from '../../shared/service/keys';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
+import { s3Event } from '../helpers/integrity';
 import { expectQuotaConsistent, md5, storedFiles, upload } from '../helpers/service-helpers';
-
-/** The sample notification of events/, pointed at other keys (S3 URL-encodes them, spaces as `+`). */
-function s3Event(...keys: string[]): S3Event {
-  const sample = JSON.parse(
-    readFileSync(new URL('../../events/on-object-created.json', import.meta.url), 'utf8'),
-  ) as S3Event;
-  const template = sample.Records[0] as S3Event['Records'][number];
-  return {
-    Records: keys.map((key) => {
-      const record = structuredClone(template);
-      record.s3.object.key = encodeURIComponent(key).replaceAll('%2F', '/').replaceAll('%20', '+');
-      return record;
-    }),
-  };
-}
 
 async function signed(tenant: string, path: string, size: number, extra: { md5?: string } = {}) {
   const s = await signUpload({
