@@ -41,7 +41,7 @@ export async function runConcurrentQuota(options: ConcurrentQuotaOptions = {}): 
   try {
     server = await startChildServer(join(workDir, 'server'));
     const base = server.url;
-    const operator = await server.token('bench-ops', 'operator', 'storage:manage');
+    const operator = await server.operatorToken();
     const user = await server.token(tenant, 'bench-user');
     const warmUser = await server.token('bench-warm', 'bench-user');
 
@@ -153,7 +153,7 @@ export async function runConcurrentQuota(options: ConcurrentQuotaOptions = {}): 
     const details = [
       `${uploads} \`PUT /v1/objects/concurrent/file-NNN.bin\` of ${fmtBytes(fileBytes)} each (with Content-Length), ` +
         `all started at once over ${uploads} keep-alive connections, for tenant \`${tenant}\` whose quota was set to ` +
-        `${fmtBytes(quotaBytes)} through \`PUT /v1/quota/{tenant}\` with a storage:manage token. The upload handler ` +
+        `${fmtBytes(quotaBytes)} through \`PUT /v1/quota/{tenant}\` with an operator token. The upload handler ` +
         'was loaded and the connections opened by uploads of another tenant first. The server is a separate process ' +
         'with its own DynamoDB Local.',
       '',

@@ -11,7 +11,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { startDynamoDbLocal } from '../infra/local/dynamodb-local';
 import { lambdaContext } from '../infra/local/server';
-import { ALL_SCOPES } from '../infra/local/tokens';
+import { TENANT_SCOPES } from '../infra/local/tokens';
 import { resetStorages } from '../shared/backends/registry';
 import { getConfig, resetConfig } from '../shared/config';
 import { db, resetDb, tableName } from '../shared/metadata/client';
@@ -58,7 +58,9 @@ function apiEvent(method: string, routePath: string, path: string, body?: Buffer
       stage: '$default',
       time: now.toISOString(),
       timeEpoch: now.getTime(),
-      authorizer: { jwt: { claims: { sub: 'bench-user', tenant: TENANT, scope: ALL_SCOPES }, scopes: null } },
+      authorizer: {
+        jwt: { claims: { sub: 'bench-user', tenant: TENANT, scope: TENANT_SCOPES }, scopes: null },
+      },
     },
     ...(body ? { body: body.toString('base64'), isBase64Encoded: true } : { isBase64Encoded: false }),
   };

@@ -23,6 +23,7 @@ const SERVICE_VARS = [
   'DEFAULT_QUOTA_BYTES',
   'ALLOWED_CONTENT_TYPES',
   'TENANT_CLAIM',
+  'OPERATOR_CLAIM',
   'PORT',
   'HOST',
   'DATA_DIR',
@@ -94,8 +95,10 @@ export interface ChildServer {
   pid: number;
   url: string;
   dataDir: string;
-  /** A dev token signed with the server's secret (all scopes unless given). */
+  /** A tenant member's dev token signed with the server's secret (upload, download, delete unless given). */
   token(tenant: string, user: string, scope?: string): Promise<string>;
+  /** An operator's dev token (quotas, recalculation, audit). */
+  operatorToken(): Promise<string>;
   /** The Node server process's memory. */
   memory(): ProcMemory | undefined;
   /** The memory of DynamoDB Local (the server's Java child), for information. */
@@ -184,6 +187,7 @@ export async function startChildServer(
     url: `http://127.0.0.1:${port}`,
     dataDir,
     token: (tenant, user, scope) => signDevToken(jwtSecret, { tenant, user, scope }),
+    operatorToken: () => signDevToken(jwtSecret, { user: 'bench-operator', operator: true }),
     memory: () => procMemory(pid),
     dynamoMemory: () => (javaPid ? procMemory(javaPid) : undefined),
     stderr: () => stderr,

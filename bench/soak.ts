@@ -274,7 +274,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<BenchResult> {
       { length: tenantCount },
       (_, i) => new TenantModel(`soak-${run}-${i}`, i === 0 ? tightQuota : ROOMY_QUOTA),
     );
-    const operator = await server.token('soak-ops', 'operator', 'storage:manage');
+    const operator = await server.operatorToken();
     for (const t of tenants) {
       const r = await request(`${server.url}/v1/quota/${t.name}`, {
         method: 'PUT',

@@ -1,5 +1,5 @@
 import { httpHandler } from '../shared/http/api';
-import { createLink } from '../shared/service/read';
+import { createLink } from '../shared/service/links';
 import * as z from '../shared/zod';
 
 const body = z.object({

@@ -5,7 +5,7 @@ import { runAudit } from '../shared/service/audit';
 const BUDGET_MS = 20_000;
 
 /**
- * POST /v1/audit?tenant=&repair=true&cursor=: the integrity audit (operators: storage:manage).
+ * POST /v1/audit?tenant=&repair=true&cursor=: the integrity audit (operators: storage:manage and the operator claim).
  * Without `tenant` it audits every tenant, as many as fit in one call; `cursor` goes on.
  */
 export const handler = httpHandler('manage', async (req) => {

@@ -4,7 +4,7 @@ import * as z from '../shared/zod';
 
 const body = z.object({ limitBytes: z.unknown() });
 
-/** PUT /v1/quota/{tenant}: set a tenant's limit (operators: storage:manage). */
+/** PUT /v1/quota/{tenant}: set a tenant's limit (operators: storage:manage and the operator claim). */
 export const handler = httpHandler('manage', async (req) => ({
   status: 200,
   json: await setQuota(req.params.tenant ?? '', req.json(body).limitBytes),

@@ -48,6 +48,8 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'get-file-record': { table: 'read' },
   'preview-object': { table: 'read', objects: { read: true } },
   'create-link': { table: 'read' },
+  /** Bumps the file's link generation; an expired file it meets is removed like on delete. */
+  'revoke-links': { table: 'write', objects: { delete: true }, emits: true },
   /** Presigning an upload needs the signer to hold s3:PutObject; it writes nothing itself. */
   'sign-upload': { table: 'write', objects: { write: true } },
   /** Finalize copies the staging object to its final key (GetObject + PutObject), hashes it, deletes what is refused. */

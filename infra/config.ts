@@ -57,6 +57,15 @@ export const stackConfigSchema = z.object({
   defaultStorage: storageName.default('storages.Default'),
   storages: json(z.record(storageName, extraStorage)).default({}),
   tenantClaim: z.string().min(1).default('tenant'),
+  /**
+   * The operator identity: `claim=value` an operator's token carries besides the storage:manage
+   * scope (e.g. `cognito:groups=storage-operators`, or `client_id=<ops app client>` for a separate
+   * client). Absent: no token may make operator calls.
+   */
+  operatorClaim: z
+    .string()
+    .regex(/^[^=\s]+=[^=\s]+$/, 'must look like claim=value, e.g. cognito:groups=storage-operators')
+    .optional(),
   defaultQuotaBytes: posInt.optional(),
   maxFileBytes: posInt.optional(),
   allowedContentTypes: z.string().min(1).optional(),

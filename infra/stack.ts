@@ -85,6 +85,7 @@ export class StorageStack extends Stack {
       ALLOWED_CONTENT_TYPES: config.allowedContentTypes,
       PRESIGN_TTL_SECONDS: config.presignTtlSeconds,
       PUBLIC_BASE_URL: config.publicBaseUrl,
+      OPERATOR_CLAIM: config.operatorClaim,
     };
     const resources: ServiceResources = {
       table: this.data.table,

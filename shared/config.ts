@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as z from './zod';
 
 /**
@@ -151,6 +152,19 @@ const envSchema = z.object({
   PRESIGN_TTL_SECONDS: int(300),
   DEFAULT_QUOTA_BYTES: int(10 * GiB),
   SIGNING_SECRET: z.string().check(z.minLength(32, 'must be at least 32 characters')),
+  /** The key before the last rotation: links it signed stay valid until they expire. */
+  SIGNING_SECRET_PREVIOUS: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
+  /**
+   * `claim=value` a token must carry (besides the storage:manage scope) to act as an operator, e.g.
+   * `cognito:groups=storage-operators` or `client_id=<the operators' app client>`. Unset: nobody is.
+   */
+  OPERATOR_CLAIM: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(/^[^=\s]+=[^=\s]+$/, 'must look like claim=value, e.g. cognito:groups=storage-operators'),
+      ),
+  ),
   PUBLIC_BASE_URL: z.optional(z.url()),
   TENANT_CLAIM: z._default(z.string().check(z.minLength(1)), 'tenant'),
   /** Extra time a PENDING direct upload may take past its URL expiry before the sweeper reaps it. */
@@ -174,7 +188,11 @@ export interface Config {
   allowedContentTypes: string[];
   presignTtlSeconds: number;
   defaultQuotaBytes: number;
+  /** HMAC key of local-disk upload URLs (short-lived); the current key of `signingKeys`. */
   signingSecret: string;
+  /** Keys of signed links, the current one first; each link names its key by id. */
+  signingKeys: SigningKey[];
+  operatorClaim?: { name: string; value: string };
   publicBaseUrl?: string;
   tenantClaim: string;
   pendingGraceSeconds: number;
@@ -182,6 +200,17 @@ export interface Config {
   ttlGraceSeconds: number;
   cleanupOnRead: boolean;
 }
+
+export interface SigningKey {
+  id: string;
+  secret: string;
+}
+
+/** A key's id is derived from it, so rotating needs no naming; 72 bits of a hash reveal nothing of the key. */
+export const signingKeyOf = (secret: string): SigningKey => ({
+  id: createHash('sha256').update(`signing-key\n${secret}`).digest('base64url').slice(0, 12),
+  secret,
+});
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -239,6 +268,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     presignTtlSeconds: e.PRESIGN_TTL_SECONDS,
     defaultQuotaBytes: e.DEFAULT_QUOTA_BYTES,
     signingSecret: e.SIGNING_SECRET,
+    signingKeys: [e.SIGNING_SECRET, e.SIGNING_SECRET_PREVIOUS]
+      .filter((k): k is string => Boolean(k))
+      .map(signingKeyOf),
+    operatorClaim: e.OPERATOR_CLAIM ? splitClaim(e.OPERATOR_CLAIM) : undefined,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     tenantClaim: e.TENANT_CLAIM,
     pendingGraceSeconds: e.PENDING_GRACE_SECONDS,
@@ -246,6 +279,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     ttlGraceSeconds: e.TTL_GRACE_SECONDS,
     cleanupOnRead: e.CLEANUP_ON_READ === 'true',
   };
+}
+
+function splitClaim(setting: string) {
+  const at = setting.indexOf('=');
+  return { name: setting.slice(0, at), value: setting.slice(at + 1) };
 }
 
 let cached: Config | undefined;

@@ -4,7 +4,10 @@ import { AppError } from './errors';
  * THE route table. The CDK stack and the local server both iterate it, so what runs in AWS and what
  * runs on one machine cannot drift. `fn` is the file name in functions/ (one Lambda per route).
  */
-export type Permission = 'upload' | 'download' | 'delete' | 'manage';
+/** What a tenant's token may do, inside its own tenant. */
+export type TenantPermission = 'upload' | 'download' | 'delete';
+/** `manage`: operator calls across tenants, for the deployment's operator identity only. */
+export type Permission = TenantPermission | 'manage';
 
 export interface Route {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -32,6 +35,8 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/v1/meta/{path+}', fn: 'get-file-record', permission: 'download' },
   { method: 'GET', path: '/v1/preview/{tenant}/{path+}', fn: 'preview-object', permission: null },
   { method: 'POST', path: '/v1/links', fn: 'create-link', permission: 'download' },
+  // Whoever may replace a file (which kills its links) may kill its links without replacing it.
+  { method: 'DELETE', path: '/v1/links/{path+}', fn: 'revoke-links', permission: 'upload' },
   { method: 'POST', path: '/v1/uploads', fn: 'sign-upload', permission: 'upload' },
   { method: 'POST', path: '/v1/uploads/{uploadId}/complete', fn: 'complete-upload', permission: 'upload' },
   { method: 'GET', path: '/v1/usage', fn: 'get-usage', permission: 'download' },

@@ -38,9 +38,8 @@ if (!(await running(url))) {
 }
 
 const token = await signDevToken(loadDevSecrets(dataDir).jwtSecret, {
-  tenant: 'operator',
   user: 'audit',
-  scope: 'storage:manage',
+  operator: true,
 });
 
 const findings: Finding[] = [];

@@ -8,6 +8,7 @@ import { loadDevSecrets } from './dev-secrets';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { startAzurite, startS3rver } from './emulators';
 import { createLocalServer, lambdaContext } from './server';
+import { LOCAL_OPERATOR_CLAIM } from './tokens';
 
 export interface LocalRuntime {
   url: string;
@@ -42,6 +43,8 @@ export async function startLocalRuntime(options: {
   env.AWS_ACCESS_KEY_ID ||= 'local';
   env.AWS_SECRET_ACCESS_KEY ||= 'local';
   env.SIGNING_SECRET ||= secrets.signingSecret;
+  // The operator identity `npm run token -- --operator` signs into its tokens.
+  env.OPERATOR_CLAIM ||= LOCAL_OPERATOR_CLAIM;
   env.STORAGES ||= JSON.stringify({
     'storages.Default': { type: 'local-disk', root: join(dataDir, 'objects') },
   });

@@ -1,13 +1,35 @@
 import { jwtVerify, SignJWT } from 'jose';
 
 export const LOCAL_ISSUER = 'local-dev';
-export const ALL_SCOPES = 'storage:upload storage:download storage:delete storage:manage';
+/** What a tenant member's token may do: the default dev token. */
+export const TENANT_SCOPES = 'storage:upload storage:download storage:delete';
+/** The one-machine runtime's operator identity (OPERATOR_CLAIM), unless the environment names another. */
+export const LOCAL_OPERATOR_CLAIM = 'storage_role=operator';
+
+export const operatorClaimSetting = () => process.env.OPERATOR_CLAIM || LOCAL_OPERATOR_CLAIM;
 
 export async function signDevToken(
   secret: string,
-  claims: { tenant: string; user: string; scope?: string; expiresIn?: string },
+  claims: {
+    /** absent only for operator tokens, which act on any tenant and own none */
+    tenant?: string;
+    user: string;
+    scope?: string;
+    /** an operator token: the storage:manage scope and the operator claim */
+    operator?: boolean;
+    /** further claims, as an identity provider would add them */
+    extra?: Record<string, unknown>;
+    expiresIn?: string;
+  },
 ): Promise<string> {
-  return new SignJWT({ tenant: claims.tenant, scope: claims.scope ?? ALL_SCOPES })
+  const payload: Record<string, unknown> = { ...claims.extra };
+  if (claims.tenant !== undefined) payload.tenant = claims.tenant;
+  payload.scope = claims.scope ?? (claims.operator ? 'storage:manage' : TENANT_SCOPES);
+  if (claims.operator) {
+    const [name, value] = operatorClaimSetting().split('=') as [string, string];
+    payload[name] = value;
+  }
+  return new SignJWT(payload)
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(claims.user)
     .setIssuer(LOCAL_ISSUER)

@@ -13,9 +13,14 @@ import {
   serviceBusy,
 } from '../errors';
 import { logger } from '../logger';
-import type { Permission } from '../routes';
+import type { Permission, TenantPermission } from '../routes';
 import { loadSecrets } from '../secrets';
-import { type Principal, principalFromClaims, requirePermission } from '../service/principal';
+import {
+  type Principal,
+  principalFromClaims,
+  requirePermission,
+  type TenantPrincipal,
+} from '../service/principal';
 import type * as z from '../zod';
 import { canStreamResponse, requestStreamOf } from './local-stream';
 
@@ -50,7 +55,13 @@ export interface ApiRequest {
   json<S extends z.ZodMiniType>(schema: S): z.infer<S>;
 }
 
+/** A tenant route's request: the caller is inside one tenant. */
 export interface AuthedRequest extends ApiRequest {
+  principal: TenantPrincipal;
+}
+
+/** An operator route's request: the caller holds the deployment's operator identity. */
+export interface OperatorRequest extends ApiRequest {
   principal: Principal;
 }
 
@@ -63,7 +74,7 @@ function toRequest(event: ApiEvent): ApiRequest {
   const claims = event.requestContext?.authorizer?.jwt?.claims as Record<string, unknown> | undefined;
   return {
     event,
-    principal: principalFromClaims(claims, config.tenantClaim),
+    principal: principalFromClaims(claims, config.tenantClaim, config.operatorClaim),
     query: event.queryStringParameters ?? {},
     // Decoded once already: by API Gateway in AWS, where an HTTP API's rawPath arrives decoded too
     // (so re-matching it would decode a client's "%25" a second time), and locally by matchRoute,
@@ -170,14 +181,21 @@ type Handler<R extends ApiRequest> = (request: R) => Promise<HttpResult>;
  * `{ error: { code, message } }`, Powertools logging context.
  */
 export function httpHandler(
-  permission: Permission,
+  permission: TenantPermission,
   fn: Handler<AuthedRequest>,
+): middy.MiddyfiedHandler<ApiEvent, LambdaResult>;
+export function httpHandler(
+  permission: 'manage',
+  fn: Handler<OperatorRequest>,
 ): middy.MiddyfiedHandler<ApiEvent, LambdaResult>;
 export function httpHandler(
   permission: null,
   fn: Handler<ApiRequest>,
 ): middy.MiddyfiedHandler<ApiEvent, LambdaResult>;
-export function httpHandler(permission: Permission | null, fn: Handler<AuthedRequest> | Handler<ApiRequest>) {
+export function httpHandler(
+  permission: Permission | null,
+  fn: Handler<AuthedRequest> | Handler<OperatorRequest> | Handler<ApiRequest>,
+) {
   return (
     middy<ApiEvent, LambdaResult>()
       .use(injectLambdaContext(logger, { resetKeys: true }))
@@ -190,7 +208,8 @@ export function httpHandler(permission: Permission | null, fn: Handler<AuthedReq
       })
       .handler(async (event) => {
         const request = toRequest(event);
-        if (permission) request.principal = requirePermission(request.principal, permission);
+        if (permission === 'manage') request.principal = requirePermission(request.principal, permission);
+        else if (permission) request.principal = requirePermission(request.principal, permission);
         return toLambdaResult(await (fn as Handler<ApiRequest>)(request), event);
       })
   );

@@ -2,6 +2,8 @@ import { create as contentDisposition } from 'content-disposition';
 import type { ByteRange, StorageBackend } from '../backends/contract';
 import { getConfig } from '../config';
 import type { FileRecord } from '../metadata/items';
+import { servedDisposition } from '../service/inline-types';
+import type { Disposition } from '../service/read';
 import type { ApiRequest, HttpResult } from './api';
 
 /**
@@ -40,9 +42,11 @@ export async function serveObject(
   request: ApiRequest,
   record: FileRecord,
   backend: StorageBackend,
-  disposition: 'inline' | 'attachment',
+  requested: Disposition,
 ): Promise<HttpResult> {
   const etag = etagOf(record);
+  // The same rule for the streamed answer and the presigned URL's response overrides.
+  const disposition = servedDisposition(record.contentType, requested);
   const dispositionHeader = contentDisposition(record.fileName, { type: disposition });
   const common: Record<string, string> = {
     etag,

@@ -1,9 +1,9 @@
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Garbage, releaseBytesOf } from './blobs';
 import { db, tableName } from './client';
 import { type FileRecord, fileKey, toFileRecord } from './items';
 import { adjustItem } from './quota';
-import { isConditionFailed, type TransactItem, transactWrite } from './transact';
+import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
 
 export async function getFileRecord(
   tenant: string,
@@ -14,6 +14,28 @@ export async function getFileRecord(
     new GetCommand({ TableName: tableName(), Key: fileKey(tenant, storage, path), ConsistentRead: true }),
   );
   return toFileRecord(Item);
+}
+
+/**
+ * Revokes a file's links: a new generation, on this very file (same id). Returns false when the
+ * file was deleted or replaced meanwhile, which killed those links already.
+ */
+export async function bumpLinkGeneration(record: FileRecord): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: fileKey(record.tenant, record.storage, record.path),
+        UpdateExpression: 'SET linkGeneration = if_not_exists(linkGeneration, :zero) + :one',
+        ConditionExpression: 'id = :id',
+        ExpressionAttributeValues: { ':id': record.id, ':zero': 0, ':one': 1 },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if (isConditionalCheckFailed(e)) return false;
+    throw e;
+  }
 }
 
 /** Files of a tenant in one storage, in path order (UTF-8 byte order), one page. */

@@ -28,6 +28,8 @@ export interface FileRecord {
   retentionSeconds: number | null;
   /** set when the bytes live in a deduplicated blob (B#... item) shared by reference */
   blobMd5?: string;
+  /** bumped when the owner revokes the file's links (absent = 0); every link signs the value it was made with */
+  linkGeneration?: number;
 }
 
 /** How an upload with md5 relates to the deduplicated blob of that content. */

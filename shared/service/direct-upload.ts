@@ -21,11 +21,11 @@ import { commitRecord, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
 import { fileExtension, newId, objectKey, stagingKey } from './keys';
 import { Meter } from './meter';
-import type { Principal } from './principal';
+import type { TenantPrincipal } from './principal';
 import { assertSize, assertTypeAllowed, normalizeContentType } from './validate';
 
 export interface SignUploadInput {
-  principal: Principal;
+  principal: TenantPrincipal;
   storage?: string;
   path: string;
   contentType?: string;
@@ -105,7 +105,7 @@ const COMPLETE_WAIT_MS = 10_000;
  * md5 if given) and commits it, or refuses it (object deleted, reservation released). Idempotent:
  * a repeated call answers with the file it completed.
  */
-export async function completeUpload(principal: Principal, uploadId: string): Promise<FileRecord> {
+export async function completeUpload(principal: TenantPrincipal, uploadId: string): Promise<FileRecord> {
   const session = await getSession(principal.tenant, uploadId);
   // Only direct uploads are completed by their client; an API upload commits itself.
   if (session?.kind !== 'direct') throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');

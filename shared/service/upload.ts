@@ -21,11 +21,11 @@ import { commitRecord, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
 import { blobObjectKey, fileExtension, newId, objectKey } from './keys';
 import { type Grow, LimitExceeded, Meter } from './meter';
-import type { Principal } from './principal';
+import type { TenantPrincipal } from './principal';
 import { assertSize, assertTypeAllowed, normalizeContentType } from './validate';
 
 export interface UploadInput {
-  principal: Principal;
+  principal: TenantPrincipal;
   storage?: string;
   path: string;
   body: Readable;

@@ -218,3 +218,53 @@ describe('e2e per backend type, selected with ?storage=', () => {
     },
   );
 });
+
+describe('preview never serves active content inline, on any backend (the presigned GET included)', () => {
+  /** The disposition a presigned GET was signed to answer with: S3, MinIO and OSS name it as S3 does, Azure SAS as rscd. */
+  const signedDisposition = (location: string) => {
+    const q = new URL(location).searchParams;
+    return q.get('response-content-disposition') ?? q.get('rscd');
+  };
+
+  it.each(cases)(
+    '%s (%s): public HTML and SVG are attachments, a PNG stays inline',
+    async (storage, type) => {
+      const files = [
+        ['page.html', 'text/html', '<script>alert(document.domain)</script>', 'attachment'],
+        [
+          'icon.svg',
+          'image/svg+xml',
+          '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+          'attachment',
+        ],
+        ['photo.png', 'image/png', 'png bytes', 'inline'],
+      ] as const;
+      for (const [name, contentType, body, expected] of files) {
+        const path = `xss/${type}/${name}`;
+        const up = await fetch(objectUrl(path, storage, '&visibility=public'), {
+          method: 'PUT',
+          headers: auth({ 'content-type': contentType }),
+          body,
+        });
+        expect(up.status, await up.clone().text()).toBe(201);
+        const preview = await fetch(`${server.url}/v1/preview/multi/${path}?storage=${storage}`, {
+          redirect: 'manual',
+        });
+        const where = `${type} ${name}`;
+        let served = preview;
+        if (type === 'local-disk') {
+          expect(preview.status, where).toBe(200);
+        } else {
+          expect(preview.status, where).toBe(302);
+          const location = preview.headers.get('location') as string;
+          expect(signedDisposition(location), where).toMatch(new RegExp(`^${expected};`));
+          served = await fetch(location);
+          expect(served.status, where).toBe(200);
+        }
+        // What the browser is told, by the service or by the bucket itself.
+        expect(served.headers.get('content-disposition'), where).toMatch(new RegExp(`^${expected};`));
+        expect(await served.text(), where).toBe(body);
+      }
+    },
+  );
+});

@@ -9,7 +9,7 @@ import { getConfig, resetConfig } from '../../shared/config';
 import { resetDb } from '../../shared/metadata/client';
 import { ensureTable } from '../../shared/metadata/ensure-table';
 import type { Permission } from '../../shared/routes';
-import type { Principal } from '../../shared/service/principal';
+import type { TenantPrincipal } from '../../shared/service/principal';
 
 export interface TestEnv {
   root: string;
@@ -65,9 +65,10 @@ export async function setupTestEnv(vars: Record<string, string> = {}): Promise<T
   };
 }
 
+/** A tenant member, as the service sees one (the calls of an operator take no principal). */
 export function principal(
   tenant: string,
-  permissions: Permission[] = ['upload', 'download', 'delete', 'manage'],
-): Principal {
+  permissions: Permission[] = ['upload', 'download', 'delete'],
+): TenantPrincipal {
   return { tenant, userId: `user-of-${tenant}`, permissions: new Set(permissions) };
 }

@@ -12,7 +12,10 @@ export interface StartedServer {
   dynamoEndpoint: string;
   output: () => string;
   child: ChildProcess;
-  token(tenant: string, user?: string, scope?: string): Promise<string>;
+  /** A tenant member's dev token (upload, download, delete unless `scope` says otherwise). */
+  token(tenant: string, user?: string, scope?: string, extra?: Record<string, unknown>): Promise<string>;
+  /** An operator's dev token, as `npm run token -- --operator` makes it. */
+  operatorToken(user?: string): Promise<string>;
   /** Ctrl-C, and wait for the process to exit. Resolves with its exit code. */
   stop(): Promise<number | null>;
 }
@@ -58,8 +61,9 @@ export async function startServer(dataDir: string, env: Record<string, string> =
     dynamoEndpoint,
     output: () => output,
     child,
-    token: (tenant, user = `${tenant}-user`, scope) =>
-      signDevToken(secrets.jwtSecret, { tenant, user, scope }),
+    token: (tenant, user = `${tenant}-user`, scope, extra) =>
+      signDevToken(secrets.jwtSecret, { tenant, user, scope, extra }),
+    operatorToken: (user = 'operator') => signDevToken(secrets.jwtSecret, { user, operator: true }),
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);

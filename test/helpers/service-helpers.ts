@@ -5,14 +5,14 @@ import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import type { AppError } from '../../shared/errors';
 import type { FileRecord } from '../../shared/metadata/items';
-import type { Principal } from '../../shared/service/principal';
+import type { TenantPrincipal } from '../../shared/service/principal';
 import { type UploadInput, uploadFile } from '../../shared/service/upload';
 import { quotaMismatch } from './invariants';
 
 export const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
 
 export function upload(
-  who: Principal,
+  who: TenantPrincipal,
   path: string,
   data: Buffer | string,
   extra: Partial<Omit<UploadInput, 'principal' | 'path' | 'body'>> = {},

@@ -466,6 +466,16 @@ describe('StorageStack options', () => {
     expect(kmsActions('get-usage')).toEqual([]);
   });
 
+  it('passes the operator identity to the functions only when a deployment configures one', () => {
+    const envOf = (t: Template) =>
+      [...functionsByName(t)].map(([fn, { resource }]) => [fn, resource.Properties.Environment.Variables]);
+    for (const [fn, env] of envOf(synth().template())) expect(env.OPERATOR_CLAIM, fn).toBeUndefined();
+    const configured = synth({ context: { operatorClaim: 'cognito:groups=storage-operators' } }).template();
+    for (const [fn, env] of envOf(configured))
+      expect(env.OPERATOR_CLAIM, fn).toBe('cognito:groups=storage-operators');
+    expect(() => synth({ context: { operatorClaim: 'storage-operators' } })).toThrow(/storage:operatorClaim/);
+  });
+
   it('passes extra storage instances through and grants their credentials secret to object functions only', () => {
     const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:oss-credentials-AbCdEf';
     const storages = {

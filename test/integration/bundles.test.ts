@@ -75,6 +75,8 @@ describe('function bundles in fresh Node processes', () => {
       STORAGES: process.env.STORAGES as string,
       SIGNING_SECRET: process.env.SIGNING_SECRET as string,
       PUBLIC_BASE_URL: process.env.PUBLIC_BASE_URL as string,
+      // The operator identity the operator events carry.
+      OPERATOR_CLAIM: 'cognito:groups=storage-operators',
       POWERTOOLS_SERVICE_NAME: 'storage',
       POWERTOOLS_LOG_LEVEL: 'ERROR',
       NODE_OPTIONS: '--enable-source-maps',
@@ -119,6 +121,11 @@ describe('function bundles in fresh Node processes', () => {
     expect(publicFile.statusCode).toBe(200);
     expect(linked.statusCode).toBe(200);
     expect(bytesOf(linked)).toEqual(report);
+    // revoke-links kills it; the file stays.
+    const [revoked] = await invoke('revoke-links', [readEvent('revoke-links')]);
+    expect(revoked.statusCode).toBe(204);
+    const [dead] = await invoke('preview-object', [follow]);
+    expect(dead.statusCode).toBe(404);
   });
 
   it('sign-upload, then S3 ObjectCreated on-object-created finalizes it, then complete-upload answers 200', async () => {

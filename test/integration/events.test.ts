@@ -64,7 +64,8 @@ const eventBody = (e: ApiEvent) => Buffer.from(e.body ?? '', e.isBase64Encoded ?
 describe('events/: every handler with its sample event', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await setupTestEnv();
+    // The operator identity the operator events' claims carry (a Cognito group).
+    env = await setupTestEnv({ OPERATOR_CLAIM: 'cognito:groups=storage-operators' });
   });
   afterAll(async () => {
     await env?.cleanup();
@@ -110,7 +111,11 @@ describe('events/: every handler with its sample event', () => {
         expect(e.headers.authorization, where).toBeUndefined();
       } else {
         const { claims, scopes } = e.requestContext.authorizer.jwt;
-        expect(claims, where).toMatchObject({ sub: 'alice', tenant: 'acme' });
+        expect(claims, where).toMatchObject(
+          route.permission === 'manage'
+            ? { sub: 'ops-1', 'cognito:groups': '[storage-operators]' }
+            : { sub: 'alice', tenant: 'acme' },
+        );
         expect(String(claims.scope).split(' '), where).toContain(`storage:${route.permission}`);
         expect(scopes, where).toContain(`storage:${route.permission}`);
         expect(e.headers.authorization, where).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
@@ -254,6 +259,12 @@ describe('events/: every handler with its sample event', () => {
     expect(served.statusCode).toBe(200);
     expect(bytesOf(served)).toEqual(report);
     expect(headerOf(served, 'content-disposition')).toMatch(/^inline; filename="?report\.txt"?$/);
+
+    // revoke-links: 204, and the link just served is dead while the file stays.
+    const revoked = await invoke('revoke-links');
+    expect(revoked.statusCode).toBe(204);
+    expect((await invoke('preview-object', follow)).statusCode).toBe(404);
+    expect((await invoke('download-object')).statusCode).toBe(200);
   });
 
   let scan: Buffer = Buffer.alloc(0);

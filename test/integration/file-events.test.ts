@@ -1,9 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetEvents } from '../../shared/events';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
+import { type AwsJsonServer, startAwsJsonServer } from '../helpers/aws-json-server';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { upload } from '../helpers/service-helpers';
 
@@ -15,29 +14,18 @@ interface PutEntry {
 }
 
 let env: TestEnv;
-let server: Server;
+let eventBridge: AwsJsonServer;
 const received: PutEntry[] = [];
 
 beforeAll(async () => {
   // Stands in for EventBridge: records PutEvents entries and accepts them.
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      const entries = (JSON.parse(body) as { Entries: PutEntry[] }).Entries;
-      received.push(...entries);
-      res.setHeader('content-type', 'application/x-amz-json-1.1');
-      res.end(
-        JSON.stringify({ FailedEntryCount: 0, Entries: entries.map((_, i) => ({ EventId: String(i) })) }),
-      );
-    });
+  eventBridge = await startAwsJsonServer((input: { Entries: PutEntry[] }) => {
+    received.push(...input.Entries);
+    return { FailedEntryCount: 0, Entries: input.Entries.map((_, i) => ({ EventId: String(i) })) };
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   env = await setupTestEnv({
     EVENT_BUS_NAME: 'file-events',
-    AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
   });
   resetEvents();
 });
@@ -45,7 +33,7 @@ afterAll(async () => {
   env.reconfigure({ EVENT_BUS_NAME: undefined, AWS_ENDPOINT_URL_EVENTBRIDGE: undefined });
   resetEvents();
   await env.cleanup();
-  await new Promise((r) => server.close(r));
+  await eventBridge.close();
 });
 
 const events = (type: string) =>
@@ -83,7 +71,7 @@ describe('file events on the EventBridge bus (integration, fake EventBridge endp
       expect((await upload(principal('events-down'), 'c.txt', 'still stored')).size).toBe(12);
     } finally {
       env.reconfigure({
-        AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
       });
       resetEvents();
     }

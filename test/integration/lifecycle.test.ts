@@ -9,8 +9,9 @@ import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getSession } from '../../shared/metadata/sessions';
 import { completeUpload, signUpload } from '../../shared/service/direct-upload';
 import { OFFLOAD_MIN_BYTES } from '../../shared/service/hasher';
+import { createLink, openPreview } from '../../shared/service/links';
 import { listFiles } from '../../shared/service/list';
-import { createLink, findFile, openPreview } from '../../shared/service/read';
+import { findFile } from '../../shared/service/read';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
 import { recalculateUsage } from '../../shared/service/usage';
@@ -324,7 +325,7 @@ describe('links and preview (integration)', () => {
     expect(await failure(openPreview({ tenant: 'prev', path: 'priv.txt' }))).toBe('404 NOT_FOUND');
   });
 
-  it('a signed link opens a private file, bound to tenant, path and disposition, until it expires', async () => {
+  it('a signed link opens a private file, bound to the file and disposition, until it expires', async () => {
     await upload(principal('prev-link'), 'secret.pdf', 'pdf');
     const link = await createLink({
       tenant: 'prev-link',
@@ -339,15 +340,18 @@ describe('links and preview (integration)', () => {
       path: 'secret.pdf',
       disposition: q.get('disposition') ?? '',
       expires: q.get('expires') ?? '',
+      kid: q.get('kid') ?? '',
       signature: q.get('signature') ?? '',
     };
     expect((await openPreview(args)).record.path).toBe('secret.pdf');
-    expect(await failure(openPreview({ ...args, disposition: 'attachment' }))).toBe('403 INVALID_LINK');
+    // A tampered link answers like a missing file: it tells nothing about what exists.
+    expect(await failure(openPreview({ ...args, disposition: 'attachment' }))).toBe('404 NOT_FOUND');
     expect(await failure(openPreview({ ...args, expires: String(Number(args.expires) + 1) }))).toBe(
-      '403 INVALID_LINK',
+      '404 NOT_FOUND',
     );
     await upload(principal('prev-other'), 'secret.pdf', 'other tenant');
-    expect(await failure(openPreview({ ...args, tenant: 'prev-other' }))).toBe('403 INVALID_LINK');
+    expect(await failure(openPreview({ ...args, tenant: 'prev-other' }))).toBe('404 NOT_FOUND');
+    expect(await failure(openPreview({ ...args, kid: 'unknown-key' }))).toBe('403 INVALID_LINK');
 
     const short = await createLink({
       tenant: 'prev-link',
@@ -365,6 +369,7 @@ describe('links and preview (integration)', () => {
           path: 'secret.pdf',
           disposition: 'inline',
           expires: s.get('expires') ?? '',
+          kid: s.get('kid') ?? '',
           signature: s.get('signature') ?? '',
         }),
       ),

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../functions/on-object-created';
@@ -10,6 +8,7 @@ import { getSession } from '../../shared/metadata/sessions';
 import { loadSecrets, resetSecrets } from '../../shared/secrets';
 import { signUpload } from '../../shared/service/direct-upload';
 import { objectKey, stagingKey } from '../../shared/service/keys';
+import { type AwsJsonServer, startAwsJsonServer } from '../helpers/aws-json-server';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { s3Event } from '../helpers/integrity';
 import { expectQuotaConsistent, md5, storedFiles, upload } from '../helpers/service-helpers';
@@ -112,31 +111,23 @@ describe('on-object-created (S3 ObjectCreated -> finalize)', () => {
 });
 
 describe('shared/secrets.ts', () => {
-  let server: Server;
+  let secretsManager: AwsJsonServer;
   let endpoint = '';
   const requests: { target?: string; body: string }[] = [];
   const saved = { ...process.env };
 
   beforeAll(async () => {
-    // Stands in for Secrets Manager: answers GetSecretValue for one ARN.
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        requests.push({ target: req.headers['x-amz-target'] as string | undefined, body });
-        res.setHeader('content-type', 'application/x-amz-json-1.1');
-        res.end(JSON.stringify({ ARN: JSON.parse(body).SecretId, SecretString: 's'.repeat(64) }));
-      });
+    // Answers GetSecretValue for one ARN.
+    secretsManager = await startAwsJsonServer((input: { SecretId: string }, target) => {
+      requests.push({ target, body: JSON.stringify(input) });
+      return { ARN: input.SecretId, SecretString: 's'.repeat(64) };
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = secretsManager.endpoint;
   });
   afterAll(async () => {
     process.env = saved;
     resetSecrets();
-    await new Promise((r) => server.close(r));
+    await secretsManager.close();
   });
 
   it('reads SIGNING_SECRET from the ARN once per cold start, and does nothing where it is set', async () => {

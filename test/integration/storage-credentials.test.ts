@@ -1,8 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getStorage, resetStorages } from '../../shared/backends/registry';
 import { ConfigError, resetConfig } from '../../shared/config';
+import { type AwsJsonServer, startAwsJsonServer } from '../helpers/aws-json-server';
 import { type OssServer, startOssServer } from '../helpers/oss-server';
 
 /**
@@ -16,25 +15,16 @@ const secrets: Record<string, string> = {
   [GOOD]: JSON.stringify({ accessKeyId: 'secret-held-key', accessKeySecret: 'secret-held-secret' }),
   [BAD]: 'just a password',
 };
-let secretsManager: Server;
+let secretsManager: AwsJsonServer;
 let oss: OssServer;
 const asked: string[] = [];
 const saved = { ...process.env };
 
 beforeAll(async () => {
-  secretsManager = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      const id = JSON.parse(body).SecretId as string;
-      asked.push(id);
-      res.setHeader('content-type', 'application/x-amz-json-1.1');
-      res.end(JSON.stringify({ ARN: id, SecretString: secrets[id] }));
-    });
+  secretsManager = await startAwsJsonServer((input: { SecretId: string }) => {
+    asked.push(input.SecretId);
+    return { ARN: input.SecretId, SecretString: secrets[input.SecretId] };
   });
-  await new Promise<void>((r) => secretsManager.listen(0, '127.0.0.1', r));
   oss = await startOssServer({
     bucket: 'deployed',
     accessKeyId: 'secret-held-key',
@@ -50,7 +40,7 @@ beforeAll(async () => {
     credentialsSecretArn: arn,
   });
   Object.assign(process.env, {
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsManager.address() as AddressInfo).port}`,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
@@ -70,7 +60,7 @@ afterAll(async () => {
   resetConfig();
   resetStorages();
   await oss?.stop();
-  await new Promise((r) => secretsManager.close(r));
+  await secretsManager.close();
 });
 
 describe('storage credentials from Secrets Manager', () => {

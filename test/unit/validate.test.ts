@@ -90,32 +90,66 @@ describe('Range header', () => {
 });
 
 describe('principal', () => {
+  const operatorClaim = { name: 'cognito:groups', value: 'storage-operators' };
+
   it('reads sub, tenant and storage scopes from the claims', () => {
     const p = principalFromClaims(
       { sub: 'u1', tenant: 'acme', scope: 'openid storage:upload storage:download' },
       'tenant',
+      operatorClaim,
     );
     expect(p?.tenant).toBe('acme');
     expect([...(p?.permissions ?? [])].sort()).toEqual(['download', 'upload']);
+  });
+
+  it('grants manage only for the scope together with the operator claim of the deployment', () => {
+    const manage = (claims: Record<string, unknown>, claim: typeof operatorClaim | null = operatorClaim) =>
+      principalFromClaims({ sub: 'u1', ...claims }, 'custom:tenant', claim ?? undefined)?.permissions.has(
+        'manage',
+      );
+    // The reported hole: any tenant's token with the scope ruled every tenant.
+    expect(manage({ 'custom:tenant': 'acme', scp: ['storage:manage'] })).toBe(false);
+    expect(manage({ scope: 'storage:manage', 'cognito:groups': 'storage-operators' })).toBe(true);
+    // API Gateway hands list claims over as "[a b]"; issuers may send arrays.
+    expect(manage({ scope: 'storage:manage', 'cognito:groups': '[admins storage-operators]' })).toBe(true);
+    expect(manage({ scp: ['storage:manage'], 'cognito:groups': ['storage-operators'] })).toBe(true);
+    expect(manage({ scope: 'storage:manage', 'cognito:groups': '[storage-operators-not]' })).toBe(false);
+    expect(manage({ scope: 'storage:download', 'cognito:groups': 'storage-operators' })).toBe(false);
+    // Without an operator identity configured, nobody is an operator.
+    expect(manage({ scope: 'storage:manage', 'cognito:groups': 'storage-operators' }, null)).toBe(false);
+    // A separate audience works the same way.
     expect(
-      principalFromClaims(
-        { sub: 'u1', 'custom:tenant': 'acme', scp: ['storage:manage'] },
-        'custom:tenant',
-      )?.permissions.has('manage'),
+      manage({ scope: 'storage:manage', aud: ['api', 'ops-console'] }, { name: 'aud', value: 'ops-console' }),
     ).toBe(true);
   });
 
-  it('refuses claims without a usable tenant', () => {
-    expect(principalFromClaims({ sub: 'u1' }, 'tenant')).toBeUndefined();
-    expect(principalFromClaims({ sub: 'u1', tenant: '../x' }, 'tenant')).toBeUndefined();
-    expect(principalFromClaims(undefined, 'tenant')).toBeUndefined();
+  it('refuses claims without a user or with a malformed tenant; an absent tenant is no tenant', () => {
+    expect(principalFromClaims({ tenant: 'acme' }, 'tenant', operatorClaim)).toBeUndefined();
+    expect(principalFromClaims({ sub: 'u1', tenant: '../x' }, 'tenant', operatorClaim)).toBeUndefined();
+    expect(principalFromClaims({ sub: 'u1', tenant: 7 }, 'tenant', operatorClaim)).toBeUndefined();
+    expect(principalFromClaims(undefined, 'tenant', operatorClaim)).toBeUndefined();
+    expect(principalFromClaims({ sub: 'u1' }, 'tenant', operatorClaim)?.tenant).toBeUndefined();
   });
 
-  it('401 without a principal, 403 without the scope', () => {
+  it('401 without a principal, 403 without the scope, the tenant, or the operator identity', () => {
     expect(codeOf(() => requirePermission(undefined, 'upload'))).toBe('401 UNAUTHORIZED');
-    const p = principalFromClaims({ sub: 'u', tenant: 't', scope: 'storage:download' }, 'tenant');
+    const p = principalFromClaims(
+      { sub: 'u', tenant: 't', scope: 'storage:download' },
+      'tenant',
+      operatorClaim,
+    );
     expect(codeOf(() => requirePermission(p, 'delete'))).toBe('403 FORBIDDEN');
     expect(requirePermission(p, 'download')).toBe(p);
+    const noTenant = principalFromClaims({ sub: 'u', scope: 'storage:download' }, 'tenant', operatorClaim);
+    expect(codeOf(() => requirePermission(noTenant, 'download'))).toBe('403 FORBIDDEN');
+    const operator = principalFromClaims(
+      { sub: 'ops', scope: 'storage:manage', 'cognito:groups': 'storage-operators' },
+      'tenant',
+      operatorClaim,
+    );
+    expect(requirePermission(operator, 'manage')).toBe(operator);
+    expect(codeOf(() => requirePermission(operator, 'download'))).toBe('403 FORBIDDEN');
+    expect(codeOf(() => requirePermission(p, 'manage'))).toBe('403 FORBIDDEN');
   });
 });
 

@@ -1,0 +1,124 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { StorageBackend } from '../backends/contract';
+import { getConfig, type SigningKey } from '../config';
+import { AppError, isAppError } from '../errors';
+import { bumpLinkGeneration } from '../metadata/files';
+import type { FileRecord } from '../metadata/items';
+import { refreshSigningKeys } from '../secrets';
+import { type Disposition, encodePath, findFile } from './read';
+
+const MAX_LINK_SECONDS = 7 * 24 * 3600;
+
+/**
+ * What a link's signature covers: the key, the file (its id, and the generation its owner bumps to
+ * revoke), where it lives, the disposition and the expiry. A replaced or deleted file has another
+ * id or none, so its links die with it.
+ */
+function signature(key: SigningKey, record: FileRecord, disposition: Disposition, expires: number): string {
+  return createHmac('sha256', key.secret)
+    .update(
+      [
+        'link-v2',
+        key.id,
+        record.tenant,
+        record.storage,
+        record.path,
+        record.id,
+        record.linkGeneration ?? 0,
+        disposition,
+        expires,
+      ].join('\n'),
+    )
+    .digest('base64url');
+}
+
+/** A signed, expiring preview/download link to one file (not to its path). */
+export async function createLink(input: {
+  tenant: string;
+  storage?: string;
+  path: string;
+  disposition: Disposition;
+  expiresIn?: number;
+  baseUrl: string;
+}): Promise<{ url: string; expiresAt: string }> {
+  const expiresIn = input.expiresIn ?? getConfig().presignTtlSeconds;
+  if (!Number.isInteger(expiresIn) || expiresIn <= 0 || expiresIn > MAX_LINK_SECONDS) {
+    throw new AppError(
+      'INVALID_EXPIRES',
+      `expiresIn must be a whole number of seconds from 1 to ${MAX_LINK_SECONDS}`,
+    );
+  }
+  const { record, backend } = await findFile(input.tenant, input.storage, input.path);
+  const key = getConfig().signingKeys[0] as SigningKey;
+  const expires = Math.floor(Date.now() / 1000) + expiresIn;
+  const query = new URLSearchParams({
+    storage: backend.name,
+    disposition: input.disposition,
+    expires: String(expires),
+    kid: key.id,
+    signature: signature(key, record, input.disposition, expires),
+  });
+  return {
+    url: `${input.baseUrl}/v1/preview/${encodeURIComponent(record.tenant)}/${encodePath(record.path)}?${query}`,
+    expiresAt: new Date(expires * 1000).toISOString(),
+  };
+}
+
+/** Kills every link made so far to the file at this path; links made afterwards work. */
+export async function revokeLinks(tenant: string, storage: string | undefined, path: string): Promise<void> {
+  const { record } = await findFile(tenant, storage, path);
+  // A replace racing this kills the old links anyway; the new file's links were never revoked.
+  await bumpLinkGeneration(record);
+}
+
+const notFound = () => new AppError('NOT_FOUND', 'File not found');
+
+/** The key a link names: after a rotation elsewhere, this cold start may have to read the keys again. */
+async function keyFor(kid: string | undefined): Promise<SigningKey | undefined> {
+  const find = () => getConfig().signingKeys.find((k) => k.id === kid);
+  if (!kid) return undefined;
+  return find() ?? ((await refreshSigningKeys()) ? find() : undefined);
+}
+
+/**
+ * preview: a public file needs nothing; a private one needs a valid link. Without one, a private
+ * file answers exactly like a missing one. With one, what can be checked without the file is
+ * checked first (shape, expiry, key), and a wrong signature answers like a missing file, so a
+ * link never tells which private paths exist.
+ */
+export async function openPreview(input: {
+  tenant: string;
+  storage?: string;
+  path: string;
+  disposition?: string;
+  expires?: string;
+  kid?: string;
+  signature?: string;
+}): Promise<{ record: FileRecord; backend: StorageBackend; disposition: Disposition }> {
+  const disposition: Disposition = input.disposition === 'attachment' ? 'attachment' : 'inline';
+  if (input.signature === undefined) {
+    const found = await findFile(input.tenant, input.storage, input.path);
+    if (found.record.visibility !== 'public') throw notFound();
+    return { ...found, disposition };
+  }
+  const expires = Number(input.expires);
+  if (!input.expires || !Number.isSafeInteger(expires))
+    throw new AppError('INVALID_LINK', 'The link is malformed');
+  if (expires * 1000 < Date.now()) throw new AppError('INVALID_LINK', 'The link has expired');
+  const key = await keyFor(input.kid);
+  if (!key) {
+    throw new AppError('INVALID_LINK', 'The link was signed with a key this service no longer accepts');
+  }
+  let found: Awaited<ReturnType<typeof findFile>>;
+  try {
+    found = await findFile(input.tenant, input.storage, input.path);
+  } catch (e) {
+    // A path that is not even valid is as missing as any other.
+    if (isAppError(e) && e.status === 400) throw notFound();
+    throw e;
+  }
+  const expected = Buffer.from(signature(key, found.record, disposition, expires));
+  const given = Buffer.from(input.signature);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw notFound();
+  return { ...found, disposition };
+}
