@@ -17,8 +17,9 @@ if (runtime.emulator) {
   );
 }
 console.log(`DynamoDB Local on ${runtime.dynamoEndpoint}`);
-console.log(`Dev token (tenant "demo", all scopes, 12 h):\n${token}`);
+console.log(`Dev token (tenant "demo": upload, download, delete; 12 h):\n${token}`);
 console.log('More tokens: npm run --silent token -- --tenant T --user U [--scope "storage:download"]');
+console.log('An operator token (quotas, recalculation, audit): npm run --silent token -- --operator');
 
 let stopping = false;
 const stop = async () => {
