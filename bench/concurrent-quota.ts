@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
+import { readApiError } from '../shared/http/read-error';
 import { json, request, startChildServer } from './local-server';
 import { type BenchResult, benchTempDir, fmtBytes, fmtMB, fmtMs, percentile, table } from './report';
 
@@ -108,7 +109,8 @@ export async function runConcurrentQuota(options: ConcurrentQuotaOptions = {}): 
 
     const counts = new Map<string, number>();
     for (const r of responses) {
-      const code = r.status === 201 ? '' : ` ${json<{ error?: { code?: string } }>(r).error?.code ?? '?'}`;
+      const code =
+        r.status === 201 ? '' : ` ${readApiError(r.status, r.body.toString('utf8'), r.headers).code}`;
       const key = `${r.status}${code}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }

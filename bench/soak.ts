@@ -14,6 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { readApiError } from '../shared/http/read-error';
 import { type ChildServer, type HttpResponse, request, startChildServer } from './local-server';
 import { type BenchResult, benchTempDir, fmtBytes, fmtMs, percentile, table } from './report';
 import {
@@ -425,8 +426,10 @@ class Soak {
           json = undefined;
         }
       }
-      const code = (json as { error?: { code?: string } } | undefined)?.error?.code;
-      const key = r.status >= 400 ? `${r.status} ${code ?? '?'}` : String(r.status);
+      const key =
+        r.status >= 400
+          ? `${r.status} ${readApiError(r.status, r.body.toString('utf8'), r.headers).code}`
+          : String(r.status);
       answer = {
         key,
         status: r.status,

@@ -65,6 +65,8 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'recalculate-usage': { table: 'write', timeoutSeconds: API_MAX_SECONDS },
   /** Lists configured instances and their capabilities: no data access at all. */
   'list-storages': {},
+  /** The `$default` route: answers 404/405 from the route table alone. */
+  'no-route': {},
   'on-object-created': {
     table: 'write',
     objects: { read: true, write: true, delete: true },

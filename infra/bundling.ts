@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build, type Metafile, type Plugin } from 'esbuild';
-import { internalFunctions, routes } from '../shared/routes';
+import { fallbackRoute, internalFunctions, routes } from '../shared/routes';
 
 /**
  * How every Lambda bundle is built: ONE definition, read by the CDK stack (local esbuild bundling of each function's asset),
@@ -9,9 +9,9 @@ import { internalFunctions, routes } from '../shared/routes';
  */
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Every function that becomes a Lambda: one per route, then the internal triggers. */
+/** Every function that becomes a Lambda: one per route, the `$default` route's, then the internal triggers. */
 export const lambdaFunctions: readonly string[] = [
-  ...new Set([...routes.map((r) => r.fn), ...internalFunctions]),
+  ...new Set([...routes.map((r) => r.fn), fallbackRoute.fn, ...internalFunctions]),
 ];
 
 export const functionEntry = (fn: string) => join(projectRoot, 'functions', `${fn}.ts`);

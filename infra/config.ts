@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { storageInstanceSchema } from '../shared/config';
 
 /**
  * Deployment settings, from CDK context (`cdk.json` or `-c storage:key=value`) or from props in
@@ -7,6 +8,21 @@ import * as z from 'zod';
  */
 export const CONTEXT_PREFIX = 'storage:';
 
+/**
+ * Settings that are credentials. Both keys of a pair count: the pair lives in the secret. Anything
+ * named like a secret, password, token or key counts too, so a new backend field cannot slip through.
+ */
+const SECRET_KEYS = new Set([
+  'accessKeyId',
+  'accessKeySecret',
+  'secretAccessKey',
+  'sessionToken',
+  'sasToken',
+]);
+const isSecretKey = (key: string) =>
+  key !== 'credentialsSecretArn' &&
+  (SECRET_KEYS.has(key) || /secret|password|passwd|token|connectionstring|accountkey|privatekey/i.test(key));
+
 const storageName = z.string().regex(/^storages\.[A-Za-z0-9_-]{1,64}$/, 'must look like storages.Name');
 
 /**
@@ -14,11 +30,31 @@ const storageName = z.string().regex(/^storages\.[A-Za-z0-9_-]{1,64}$/, 'must lo
  * functions as they are, except credentials: they live in Secrets Manager and only the secret's ARN
  * is passed (`credentialsSecretArn`), readable by the functions that touch storage.
  */
-const extraStorage = z.looseObject({
-  type: z.string().min(1),
-  bucketName: z.string().optional(),
-  credentialsSecretArn: z.string().startsWith('arn:').optional(),
-});
+const extraStorage = z
+  .looseObject({
+    type: z.string().min(1),
+    bucketName: z.string().optional(),
+    credentialsSecretArn: z.string().startsWith('arn:').optional(),
+  })
+  .superRefine((instance, ctx) => {
+    const secrets = Object.keys(instance).filter(isSecretKey);
+    for (const key of secrets) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message:
+          'would be written in plain text into every function environment: put the credentials in a Secrets Manager secret and give its ARN as credentialsSecretArn',
+      });
+    }
+    if (secrets.length) return;
+    // What the functions will parse at cold start, checked at synth time (e.g. an http: endpoint).
+    const parsed = storageInstanceSchema.safeParse(instance);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        ctx.addIssue({ code: 'custom', path: issue.path.map(String), message: issue.message });
+      }
+    }
+  });
 export type ExtraStorage = z.infer<typeof extraStorage>;
 
 const list = z
@@ -85,6 +121,9 @@ export const stackConfigSchema = z.object({
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   throttleRateLimit: posInt.default(100),
   throttleBurstLimit: posInt.default(200),
+  /** The routes that need no token (preview) and `$default`: per route, so anonymous traffic cannot use up the stage's limit. */
+  anonymousThrottleRateLimit: posInt.default(20),
+  anonymousThrottleBurstLimit: posInt.default(40),
 });
 
 export type StackConfigInput = z.input<typeof stackConfigSchema>;

@@ -115,6 +115,10 @@ export class StorageStack extends Stack {
       jwtAudience: config.jwtAudience,
       allowedOrigins: config.allowedOrigins,
       throttle: { rateLimit: config.throttleRateLimit, burstLimit: config.throttleBurstLimit },
+      anonymousThrottle: {
+        rateLimit: config.anonymousThrottleRateLimit,
+        burstLimit: config.anonymousThrottleBurstLimit,
+      },
       logRetention,
       removalPolicy,
     });

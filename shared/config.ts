@@ -38,6 +38,29 @@ const credentials = {
   credentialsSecretArn: z.optional(z.string().check(z.startsWith('arn:', 'must be a Secrets Manager ARN'))),
 };
 
+/**
+ * Credentials and presigned URLs must not cross the network in clear text: an `http:` endPoint or
+ * customDomain is refused unless the instance says `allowHttp: true` (emulators on one machine).
+ */
+const allowHttp = z._default(z.boolean(), false);
+
+function checkTransport(
+  s: { endPoint?: string; customDomain?: string; allowHttp: boolean },
+  ctx: z.core.$RefinementCtx<unknown>,
+) {
+  if (s.allowHttp) return;
+  for (const field of ['endPoint', 'customDomain'] as const) {
+    if (s[field]?.toLowerCase().startsWith('http:')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message:
+          'is http:, which sends keys and signed URLs in clear text; use https, or set allowHttp: true (emulators only)',
+      });
+    }
+  }
+}
+
 function checkCredentials(
   s: { accessKeyId?: string; accessKeySecret?: string; credentialsSecretArn?: string },
   ctx: z.core.$RefinementCtx<unknown>,
@@ -74,12 +97,18 @@ const s3Storage = z
     /** true: https://host/bucket/key; false (default): https://bucket.host/key */
     pathStyle: z._default(z.boolean(), false),
     customDomain,
+    allowHttp,
     /** Defaults to WHEN_REQUIRED when endPoint is set: many S3-compatible stores reject the SDK's default CRC32 checksums. */
     checksum: z.optional(z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED'])),
     /** POST: a policy with content-length-range (the size is enforced by S3); PUT: a presigned PUT. */
     uploadMethod: z._default(z.enum(['POST', 'PUT']), 'POST'),
   })
-  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, false)));
+  .check(
+    z.superRefine((s, ctx) => {
+      checkCredentials(s, ctx, false);
+      checkTransport(s, ctx);
+    }),
+  );
 
 /** MinIO (or another S3-compatible server) through the minio client. */
 const minioStorage = z
@@ -91,9 +120,15 @@ const minioStorage = z
     region: z._default(key, 'us-east-1'),
     pathStyle: z._default(z.boolean(), true),
     customDomain,
+    allowHttp,
     uploadMethod: z._default(z.enum(['POST', 'PUT']), 'POST'),
   })
-  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, true)));
+  .check(
+    z.superRefine((s, ctx) => {
+      checkCredentials(s, ctx, true);
+      checkTransport(s, ctx);
+    }),
+  );
 
 /** Azure Blob Storage: accessKeyId is the account name, accessKeySecret the account key, bucketName the container. */
 const azureBlobStorage = z
@@ -104,8 +139,14 @@ const azureBlobStorage = z
     /** Defaults to https://{accessKeyId}.blob.core.windows.net */
     endPoint: z.optional(url),
     customDomain,
+    allowHttp,
   })
-  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, true)));
+  .check(
+    z.superRefine((s, ctx) => {
+      checkCredentials(s, ctx, true);
+      checkTransport(s, ctx);
+    }),
+  );
 
 /** Aliyun OSS. region like oss-cn-hangzhou; OSS URLs are always virtual-hosted (bucket.endpoint). */
 const aliyunOssStorage = z
@@ -119,9 +160,15 @@ const aliyunOssStorage = z
     /** endPoint is a domain bound to the bucket (CNAME). */
     cname: z._default(z.boolean(), false),
     customDomain,
+    allowHttp,
     signatureVersion: z._default(z.enum(['v1', 'v4']), 'v4'),
   })
-  .check(z.superRefine((s, ctx) => checkCredentials(s, ctx, true)));
+  .check(
+    z.superRefine((s, ctx) => {
+      checkCredentials(s, ctx, true);
+      checkTransport(s, ctx);
+    }),
+  );
 
 export const storageInstanceSchema = z.discriminatedUnion('type', [
   localDiskStorage,

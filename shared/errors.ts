@@ -19,6 +19,8 @@ export const errorCodes = {
   INVALID_MD5: 400,
   MD5_MISMATCH: 400,
   INVALID_CURSOR: 400,
+  /** The local server's own answer to a request Node cannot parse (API Gateway answers those itself). */
+  MALFORMED_REQUEST: 400,
   INVALID_LINK: 403,
   // auth
   UNAUTHORIZED: 401,
@@ -26,6 +28,7 @@ export const errorCodes = {
   // state
   NOT_FOUND: 404,
   UPLOAD_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   ALREADY_EXISTS: 409,
   UPLOAD_INCOMPLETE: 409,
   UPLOAD_IN_PROGRESS: 409,
@@ -35,6 +38,10 @@ export const errorCodes = {
   QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RANGE_NOT_SATISFIABLE: 416,
+  /** The local server: request headers over Node's limit (16 KiB). */
+  HEADERS_TOO_LARGE: 431,
+  // rate: API Gateway's throttle (stage or route); the service never sends it, clients map it (shared/http/read-error.ts)
+  THROTTLED: 429,
   // backend
   BACKEND_ERROR: 502,
   BACKEND_UNAVAILABLE: 503,
@@ -65,6 +72,7 @@ export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   SERVICE_BUSY: 1,
   BACKEND_UNAVAILABLE: 2,
   UPLOAD_IN_PROGRESS: 1,
+  THROTTLED: 1,
 };
 
 /**

@@ -49,6 +49,13 @@ export const routes: readonly Route[] = [
 /** Functions without a route: triggered by a schedule or by storage events. */
 export const internalFunctions = ['sweep-expired', 'on-object-created', 'audit-integrity'] as const;
 
+/**
+ * What runs for a request no route matches: API Gateway's `$default` route in AWS, the local server
+ * on one machine, so both answer 404/405 in the service's JSON (not API Gateway's `{"message"}`).
+ * No token: it reveals only what the route table itself says.
+ */
+export const fallbackRoute = { key: '$default', fn: 'no-route', permission: null } as const;
+
 export const routeKey = (r: Pick<Route, 'method' | 'path'>) => `${r.method} ${r.path}`;
 
 export interface RouteMatch {
@@ -59,21 +66,24 @@ export interface RouteMatch {
 /**
  * Matches a request path: segments are percent-decoded one by one (so an encoded "%2F" stays inside
  * its segment for `{name}` and `..` is passed through for the handler to reject), `{name+}` takes
- * the rest. Returns null when no route has that path, and `methodMismatch` when the path exists for
- * another method. The parameters of the matched route must be valid percent-encoded UTF-8, or it
+ * the rest. Returns null when no route has that path, and `methodMismatch` with the methods it has
+ * when the path exists for another method. The parameters of the matched route must be valid percent-encoded UTF-8, or it
  * throws INVALID_PATH_ENCODING: a malformed escape kept as typed would be a second URL of the file
  * that its encoded spelling names (`x%FF.bin` and `x%25FF.bin`).
  */
-export function matchRoute(method: string, rawPath: string): RouteMatch | { methodMismatch: true } | null {
+export function matchRoute(
+  method: string,
+  rawPath: string,
+): RouteMatch | { methodMismatch: true; allow: Route['method'][] } | null {
   const segments = rawPath.split('/').slice(1);
-  let pathExists = false;
+  const allow: Route['method'][] = [];
   for (const route of routes) {
     const params = matchSegments(route.path.split('/').slice(1), segments);
     if (!params) continue;
-    pathExists = true;
+    allow.push(route.method);
     if (route.method === method) return { route, pathParameters: decodeParams(params) };
   }
-  return pathExists ? { methodMismatch: true } : null;
+  return allow.length ? { methodMismatch: true, allow: [...new Set(allow)].sort() } : null;
 }
 
 /** The raw (still encoded) segments of each parameter, or null when the pattern does not fit. */

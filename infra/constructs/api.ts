@@ -6,16 +6,23 @@ import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { type Route, routes } from '../../shared/routes';
+import { fallbackRoute, type Route, routeKey, routes } from '../../shared/routes';
 import { grantAccess, type ServiceResources } from './grants';
 import { StorageFunction } from './storage-function';
+
+export interface Throttle {
+  rateLimit: number;
+  burstLimit: number;
+}
 
 export interface ApiProps {
   resources: ServiceResources;
   jwtIssuer: string;
   jwtAudience: string[];
   allowedOrigins: string[];
-  throttle: { rateLimit: number; burstLimit: number };
+  throttle: Throttle;
+  /** The routes anyone may call (no token) and `$default`, each with its own bucket of this size. */
+  anonymousThrottle: Throttle;
   logRetention: logs.RetentionDays;
   removalPolicy: RemovalPolicy;
 }
@@ -30,6 +37,8 @@ export class Api extends Construct {
   readonly stage: apigwv2.HttpStage;
   readonly functions: StorageFunction[] = [];
   readonly routes = new Map<Route, apigwv2.HttpRoute>();
+  /** `$default`: every request no route takes, answered 404/405 in the service's JSON by functions/no-route.ts. */
+  readonly fallback: apigwv2.HttpRoute;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -83,14 +92,20 @@ export class Api extends Construct {
       jwtAudience: props.jwtAudience,
     });
 
-    for (const route of routes) {
-      const fn = new StorageFunction(this, route.fn, {
-        fn: route.fn,
+    const functionOf = (name: string) => {
+      const fn = new StorageFunction(this, name, {
+        fn: name,
         logRetention: props.logRetention,
         removalPolicy: props.removalPolicy,
       });
       grantAccess(fn, props.resources);
       this.functions.push(fn);
+      return fn;
+    };
+
+    const anonymous = new Map<string, apigwv2.HttpRoute>();
+    for (const route of routes) {
+      const fn = functionOf(route.fn);
       const [httpRoute] = this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method as apigwv2.HttpMethod],
@@ -100,12 +115,41 @@ export class Api extends Construct {
       if (!httpRoute) throw new Error(`no route created for ${route.method} ${route.path}`);
       this.routes.set(route, httpRoute);
       if (!route.permission) {
+        anonymous.set(routeKey(route), httpRoute);
         Validations.of(httpRoute).acknowledge({
           id: 'AwsSolutions::AwsSolutions-APIG4',
           reason: `${route.method} ${route.path} is public by design: its handler serves only public files, or private ones with a valid signed, expiring link.`,
         });
       }
     }
+
+    // Without it API Gateway itself would answer unknown paths and methods with {"message":"Not Found"}.
+    const fallbackFn = functionOf(fallbackRoute.fn);
+    this.fallback = new apigwv2.HttpRoute(this, 'DefaultRoute', {
+      httpApi: this.httpApi,
+      routeKey: apigwv2.HttpRouteKey.DEFAULT,
+      integration: new HttpLambdaIntegration(`${fallbackRoute.fn}-integration`, fallbackFn.function),
+    });
+    anonymous.set(fallbackRoute.key, this.fallback);
+    Validations.of(this.fallback).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-APIG4',
+      reason: '$default only answers 404/405 from the route table; it reads no data.',
+    });
+
+    // HTTP APIs throttle per route: requests without a token get their own, smaller buckets, so
+    // anonymous traffic cannot use up the stage's limit that every tenant shares. The settings name
+    // route keys, so the stage is created after those routes exist.
+    const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
+    cfnStage.routeSettings = Object.fromEntries(
+      [...anonymous.keys()].map((key) => [
+        key,
+        {
+          ThrottlingRateLimit: props.anonymousThrottle.rateLimit,
+          ThrottlingBurstLimit: props.anonymousThrottle.burstLimit,
+        },
+      ]),
+    );
+    for (const r of anonymous.values()) this.stage.node.addDependency(r);
   }
 
   /** The API's base URL (the $default stage has no path prefix). */

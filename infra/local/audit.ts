@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { readApiError } from '../../shared/http/read-error';
 import type { AuditReport, Finding } from '../../shared/service/audit';
 import { dataDirFromEnv, loadDevSecrets } from './dev-secrets';
 import { startLocalRuntime } from './runtime';
@@ -56,12 +57,14 @@ try {
       method: 'POST',
       headers: { authorization: `Bearer ${token}` },
     });
-    const body = (await res.json()) as AuditReport & { error?: { code: string; message: string } };
+    const text = await res.text();
     if (!res.ok) {
-      console.error(`audit failed: ${res.status} ${body.error?.code}: ${body.error?.message}`);
+      const error = readApiError(res.status, text, res.headers);
+      console.error(`audit failed: ${res.status} ${error.code}: ${error.message}`);
       process.exitCode = 2;
       break;
     }
+    const body = JSON.parse(text) as AuditReport;
     findings.push(...body.findings);
     tenants += body.tenants;
     if (body.complete) break;

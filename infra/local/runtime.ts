@@ -147,6 +147,7 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string) {
       bucketName: s3.bucket,
       region: 'us-east-1',
       endPoint: s3.endpoint,
+      allowHttp: true, // the emulator on this machine
       accessKeyId: s3.accessKeyId,
       accessKeySecret: s3.accessKeySecret,
       pathStyle: true,
@@ -165,6 +166,7 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string) {
       accessKeySecret: azurite.accountKey,
       bucketName: azurite.container,
       endPoint: azurite.endpoint,
+      allowHttp: true,
     };
     started = azurite;
   }

@@ -1,13 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import { type Duplex, Readable } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import { LOCAL_UPLOAD_PATH, LocalDiskBackend } from '../../shared/backends/local-disk';
 import { getStorage } from '../../shared/backends/registry';
 import { AppError } from '../../shared/errors';
 import { errorResult, type LambdaResult } from '../../shared/http/api';
 import { allowStreamingResponse, attachRequestStream } from '../../shared/http/local-stream';
-import { matchRoute, type Route, routeKey } from '../../shared/routes';
+import { fallbackRoute, matchRoute, type Route, routeKey } from '../../shared/routes';
 import { verifyDevToken } from './tokens';
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<LambdaResult>;
@@ -79,11 +85,14 @@ function bearer(req: IncomingMessage): string | undefined {
   return m?.[1];
 }
 
+/** What the event says about its route: the table's route, or `$default` (whose body is never read). */
+type EventRoute = Pick<Route, 'streamsBody'> & { key: string; readsBody: boolean };
+
 /** Turns one HTTP request into the API Gateway v2 event the route's Lambda would receive. */
 async function toEvent(
   req: IncomingMessage,
   url: URL,
-  route: Route,
+  route: EventRoute,
   pathParameters: Record<string, string>,
   claims: Record<string, unknown> | undefined,
 ) {
@@ -96,7 +105,7 @@ async function toEvent(
   const now = new Date();
   const event: Record<string, unknown> = {
     version: '2.0',
-    routeKey: routeKey(route),
+    routeKey: route.key,
     rawPath: url.pathname,
     rawQueryString: url.search.slice(1),
     headers,
@@ -115,7 +124,7 @@ async function toEvent(
         userAgent: headers['user-agent'] ?? '',
       },
       requestId: randomUUID(),
-      routeKey: routeKey(route),
+      routeKey: route.key,
       stage: '$default',
       time: now.toISOString(),
       timeEpoch: now.getTime(),
@@ -125,7 +134,7 @@ async function toEvent(
   };
   if (route.streamsBody) {
     attachRequestStream(event, req);
-  } else if (req.method !== 'GET' && req.method !== 'DELETE') {
+  } else if (route.readsBody && req.method !== 'GET' && req.method !== 'DELETE') {
     const body = await readSmallBody(req);
     if (body.length) {
       const text = isText(headers['content-type']);
@@ -180,21 +189,47 @@ export interface LocalServerOptions {
   jwtSecret: string;
 }
 
+/**
+ * Node answers a request it cannot parse itself, with an empty body: a bad request line or header
+ * (400), headers over its 16 KiB limit (431). Here those answers carry the service's JSON too.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex & { bytesWritten?: number }) {
+  // As Node's own handler: only on a connection nothing was written to yet, never mid-response.
+  if (error.code === 'ECONNRESET' || !socket.writable || (socket.bytesWritten ?? 0) > 0) {
+    socket.destroy();
+    return;
+  }
+  const appError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('HEADERS_TOO_LARGE', 'The request headers are too large')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('UPLOAD_TIMEOUT', 'The request took too long to arrive')
+        : new AppError('MALFORMED_REQUEST', 'The request is not valid HTTP');
+  const { status, json } = errorResult(appError);
+  const body = JSON.stringify(json);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
+}
+
 /** Serves the route table over HTTP by calling the same handler exports Lambda runs. */
 export function createLocalServer(options: LocalServerOptions): Server {
-  return createServer(async (req, res) => {
+  const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const rawPath = (req.url ?? '/').split('?')[0] as string;
       if (rawPath === '/healthz') return sendJson(res, { statusCode: 200, json: { status: 'ok' } });
       if (rawPath === LOCAL_UPLOAD_PATH) return await acceptLocalUpload(req, res, url);
       const match = matchRoute(req.method ?? 'GET', rawPath);
-      if (!match) return sendError(res, new AppError('NOT_FOUND', 'No such route'));
-      if ('methodMismatch' in match) {
-        return sendJson(res, {
-          statusCode: 405,
-          json: { error: { code: 'METHOD_NOT_ALLOWED', message: 'Method not allowed' } },
-        });
+      if (!match || 'methodMismatch' in match) {
+        // What API Gateway's $default route runs in AWS: the same function answers 404/405.
+        const fallback = { key: fallbackRoute.key, readsBody: false };
+        const event = await toEvent(req, url, fallback, {}, undefined);
+        const handler = await loadHandler(fallbackRoute.fn);
+        return await writeResult(req, res, await handler(event, lambdaContext(fallbackRoute.fn)));
       }
       let claims: Record<string, unknown> | undefined;
       const token = bearer(req);
@@ -203,7 +238,8 @@ export function createLocalServer(options: LocalServerOptions): Server {
         claims = token ? ((await verifyDevToken(options.jwtSecret, token)) ?? undefined) : undefined;
         if (!claims) return sendError(res, new AppError('UNAUTHORIZED', 'A valid bearer token is required'));
       }
-      const event = await toEvent(req, url, match.route, match.pathParameters, claims);
+      const route = { key: routeKey(match.route), streamsBody: match.route.streamsBody, readsBody: true };
+      const event = await toEvent(req, url, route, match.pathParameters, claims);
       const handler = await loadHandler(match.route.fn);
       const result = await handler(event, lambdaContext(match.route.fn));
       await writeResult(req, res, result);
@@ -213,4 +249,6 @@ export function createLocalServer(options: LocalServerOptions): Server {
       if (!(e instanceof AppError)) console.error(e);
     }
   });
+  server.on('clientError', answerClientError);
+  return server;
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest, type StartedServer, startServer } from '../helpers/local-server';
+import { readApiError } from '../../shared/http/read-error';
+import { rawRequest, rawSocketExchange, type StartedServer, startServer } from '../helpers/local-server';
 
 let server: StartedServer;
 let dataDir: string;
@@ -44,8 +45,10 @@ async function put(token: string, path: string, body: string | Buffer, query = '
 
 async function errorCode(res: Response | Promise<Response>) {
   const r = await res;
-  const body = (await r.json()) as { error?: { code: string } };
-  return `${r.status} ${body.error?.code}`;
+  const error = readApiError(r.status, await r.text(), r.headers);
+  // The local server is the service itself: an answer in API Gateway's shape would be a bug here.
+  expect(error.source).toBe('service');
+  return `${r.status} ${error.code}`;
 }
 
 describe('e2e over HTTP against the started local server', () => {
@@ -468,11 +471,36 @@ describe('bad input over HTTP: a clear 4xx JSON error, nothing kept', () => {
     expect(usage.reservedBytes).toBe(0);
   });
 
-  it('unknown routes are 404 JSON, wrong methods 405', async () => {
+  it('unknown routes are 404 JSON, wrong methods 405 with Allow (the $default function of AWS)', async () => {
     expect(await errorCode(fetch(`${server.url}/v2/nothing`))).toBe('404 NOT_FOUND');
     expect(await errorCode(fetch(`${server.url}/v1/usage`, { method: 'DELETE' }))).toBe(
       '405 METHOD_NOT_ALLOWED',
     );
+    // Before any token check, as in AWS, where $default has no authorizer.
+    const patch = await fetch(objectUrl('docs/x.txt'), { method: 'PATCH', body: 'ignored' });
+    expect(patch.headers.get('allow')).toBe('DELETE, GET, PUT');
+    expect(await errorCode(patch)).toBe('405 METHOD_NOT_ALLOWED');
+  });
+
+  it("answers what Node's HTTP parser refuses in the service's JSON too", async () => {
+    const garbage = await rawSocketExchange(server.url, 'NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage.status).toBe(400);
+    expect(garbage.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(JSON.parse(garbage.body)).toEqual({
+      error: { code: 'MALFORMED_REQUEST', message: expect.any(String) },
+    });
+
+    const huge = `GET /v1/usage HTTP/1.1\r\nhost: x\r\nx-filler: ${'a'.repeat(20 * 1024)}\r\n\r\n`;
+    const tooLarge = await rawSocketExchange(server.url, huge);
+    expect(tooLarge.status).toBe(431);
+    expect(tooLarge.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(tooLarge.headers['content-length']).toBe(String(Buffer.byteLength(tooLarge.body)));
+    expect(readApiError(tooLarge.status, tooLarge.body)).toMatchObject({
+      code: 'HEADERS_TOO_LARGE',
+      source: 'service',
+    });
+    // The server still serves the next connection.
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 });
 

@@ -47,6 +47,7 @@ beforeAll(async () => {
       bucketName: s3.bucket,
       region: 'us-east-1',
       endPoint: s3.endpoint,
+      allowHttp: true,
       accessKeyId: s3.accessKeyId,
       accessKeySecret: s3.accessKeySecret,
       pathStyle: true,
@@ -55,6 +56,7 @@ beforeAll(async () => {
       type: 'minio',
       bucketName: s3.bucket,
       endPoint: s3.endpoint,
+      allowHttp: true,
       accessKeyId: s3.accessKeyId,
       accessKeySecret: s3.accessKeySecret,
       uploadMethod: 'PUT',
@@ -65,6 +67,7 @@ beforeAll(async () => {
       accessKeySecret: azurite.accountKey,
       bucketName: azurite.container,
       endPoint: azurite.endpoint,
+      allowHttp: true,
     },
     'storages.Oss': {
       type: 'aliyun-oss',
@@ -73,6 +76,7 @@ beforeAll(async () => {
       accessKeyId: 'oss-key',
       accessKeySecret: 'oss-secret',
       endPoint: oss.endpoint,
+      allowHttp: true,
       cname: true,
     },
   };

@@ -113,3 +113,32 @@ export const portOpen = (endpoint: string) =>
     });
     socket.once('error', () => resolve(false));
   });
+
+/**
+ * Writes bytes to the server as they are (fetch and http.request refuse to send malformed HTTP)
+ * and reads the answer until the server closes the connection.
+ */
+export function rawSocketExchange(
+  url: string,
+  bytes: string | Buffer,
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', body = ''] = text.split(/\r\n\r\n(.*)/s);
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body });
+    });
+    socket.once('connect', () => socket.write(bytes));
+  });
+}

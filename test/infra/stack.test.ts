@@ -4,7 +4,7 @@ import { functionAccess, OBJECT_ACTIONS, READ_TABLE_ACTIONS, WRITE_TABLE_ACTIONS
 import { lambdaFunctions } from '../../infra/bundling';
 import { parseStackConfig } from '../../infra/config';
 import { SWEEP_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../shared/metadata/schema';
-import { internalFunctions, routeKey, routes } from '../../shared/routes';
+import { fallbackRoute, internalFunctions, routeKey, routes } from '../../shared/routes';
 import { AUDIENCE, ISSUER, synth } from './synth';
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation resources are checked field by field
@@ -72,18 +72,21 @@ describe('StorageStack template', () => {
   });
 
   describe('API', () => {
-    it('has exactly the route keys of the route table', () => {
+    it('has exactly the route keys of the route table, and $default', () => {
       const keys = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).map(
         (r) => r.Properties.RouteKey,
       );
-      expect(keys.sort()).toEqual(routes.map(routeKey).sort());
+      expect(keys.sort()).toEqual([...routes.map(routeKey), '$default'].sort());
     });
 
     it("sends each route to its own function (the route table's fn)", () => {
       const integrations = resourcesOf(template, 'AWS::ApiGatewayV2::Integration');
       const functions = functionsByName(template);
       for (const route of Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route'))) {
-        const tableRoute = routes.find((r) => routeKey(r) === route.Properties.RouteKey);
+        const tableRoute =
+          route.Properties.RouteKey === fallbackRoute.key
+            ? fallbackRoute
+            : routes.find((r) => routeKey(r) === route.Properties.RouteKey);
         const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref;
         const integration = integrations[integrationId];
         expect(integration?.Properties).toMatchObject({
@@ -122,6 +125,54 @@ describe('StorageStack template', () => {
       expect(routes.some((r) => r.permission === null)).toBe(true);
     });
 
+    it('answers unmatched requests with no-route on $default, without authorizer (not API Gateway\'s {"message"})', () => {
+      const functions = functionsByName(template);
+      const fallback = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).filter(
+        (r) => r.Properties.RouteKey === '$default',
+      );
+      expect(fallback).toHaveLength(1);
+      const route = fallback[0] as Resource;
+      expect(route.Properties.AuthorizationType ?? 'NONE').toBe('NONE');
+      expect(route.Properties.AuthorizerId).toBeUndefined();
+      const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref;
+      expect(
+        resourcesOf(template, 'AWS::ApiGatewayV2::Integration')[integrationId]?.Properties,
+      ).toMatchObject({
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        IntegrationUri: arnOf(functions.get('no-route')?.id ?? 'missing'),
+      });
+    });
+
+    it('throttles the routes without a token and $default on their own, below the stage default', () => {
+      const stages = Object.entries(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'));
+      expect(stages).toHaveLength(1);
+      const [stageId, stage] = stages[0] as [string, Resource];
+      const anonymous = [...routes.filter((r) => r.permission === null).map(routeKey), '$default'];
+      expect(Object.keys(stage.Properties.RouteSettings).sort()).toEqual(anonymous.sort());
+      for (const key of anonymous) {
+        expect(stage.Properties.RouteSettings[key], key).toEqual({
+          ThrottlingRateLimit: 20,
+          ThrottlingBurstLimit: 40,
+        });
+      }
+      // Route settings name existing route keys: the stage waits for those routes.
+      const routeIds = Object.entries(resourcesOf(template, 'AWS::ApiGatewayV2::Route'))
+        .filter(([, r]) => anonymous.includes(r.Properties.RouteKey))
+        .map(([id]) => id);
+      expect(template.toJSON().Resources[stageId].DependsOn).toEqual(expect.arrayContaining(routeIds));
+
+      const tuned = synth({
+        context: { anonymousThrottleRateLimit: '5', anonymousThrottleBurstLimit: 7 },
+      }).template();
+      tuned.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+        RouteSettings: Match.objectLike({
+          $default: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 7 },
+        }),
+      });
+    });
+
     it('has a $default stage with throttling defaults and JSON access logs', () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
         StageName: '$default',
@@ -142,10 +193,11 @@ describe('StorageStack template', () => {
   });
 
   describe('functions', () => {
-    it('are one per route plus the S3 processor and the sweeper', () => {
+    it('are one per route, $default, the S3 processor, the sweeper and the audit', () => {
       const names = [...functionsByName(template).keys()].sort();
       expect(names).toEqual([...lambdaFunctions].sort());
-      expect(names).toHaveLength(routes.length + internalFunctions.length);
+      expect(names).toHaveLength(routes.length + 1 + internalFunctions.length);
+      expect(names).toContain(fallbackRoute.fn);
       expect(internalFunctions).toEqual(expect.arrayContaining(['on-object-created', 'sweep-expired']));
       // The only other function is CDK's bucket-notification custom resource.
       const others = Object.values(resourcesOf(template, 'AWS::Lambda::Function')).filter(
@@ -183,7 +235,7 @@ describe('StorageStack template', () => {
     });
 
     it('keep API functions under the 30 s integration timeout', () => {
-      for (const route of routes) {
+      for (const route of [...routes, fallbackRoute]) {
         const timeout = functionsByName(template).get(route.fn)?.resource.Properties.Timeout;
         expect(timeout, route.fn).toBeLessThanOrEqual(29);
       }
@@ -481,6 +533,7 @@ describe('StorageStack options', () => {
     const storages = {
       'storages.MyOss': {
         type: 'aliyun-oss',
+        region: 'oss-cn-hangzhou',
         endPoint: 'oss-cn-hangzhou.aliyuncs.com',
         bucketName: 'acme',
         credentialsSecretArn: secretArn,
@@ -498,6 +551,76 @@ describe('StorageStack options', () => {
       const readsSecret = JSON.stringify(policies).includes(secretArn);
       expect(readsSecret, fn).toBe(Object.keys(functionAccess[fn]?.objects ?? {}).length > 0);
     }
+    // The credentials' ARN is all that reaches the environment: no key or secret field at all.
+    for (const [fn, { resource }] of functions) {
+      const variables = JSON.stringify(resource.Properties.Environment.Variables);
+      expect(variables, fn).not.toMatch(/accessKey|secretAccessKey|sasToken|password/i);
+    }
+  });
+
+  it('refuses inline credentials in storage:storages, naming the key and pointing at credentialsSecretArn', () => {
+    const withInline = (extra: Record<string, unknown>) => () =>
+      synth({
+        context: {
+          storages: JSON.stringify({
+            'storages.MyOss': {
+              type: 'aliyun-oss',
+              region: 'oss-cn-hangzhou',
+              bucketName: 'acme',
+              ...extra,
+            },
+          }),
+        },
+      });
+    expect(withInline({ accessKeyId: 'LTAI-key', accessKeySecret: 'TOPSECRET' })).toThrow(
+      /storage:storages\.storages\.MyOss\.accessKeySecret: .*credentialsSecretArn/,
+    );
+    expect(withInline({ accessKeyId: 'LTAI-key', accessKeySecret: 'TOPSECRET' })).toThrow(
+      /storages\.MyOss\.accessKeyId: /,
+    );
+    for (const key of ['secretAccessKey', 'sasToken', 'connectionString', 'password']) {
+      expect(withInline({ [key]: 'x', credentialsSecretArn: 'arn:aws:secretsmanager:x' }), key).toThrow(
+        new RegExp(`storages\\.MyOss\\.${key}: .*credentialsSecretArn`),
+      );
+    }
+    // The secret's value never appears in the message either.
+    expect(withInline({ accessKeySecret: 'TOPSECRET' })).toThrow(
+      expect.objectContaining({
+        message: expect.not.stringContaining('TOPSECRET'),
+      }),
+    );
+  });
+
+  it('checks extra storages as the functions will at cold start: an http: endPoint only with allowHttp', () => {
+    const minio = (extra: Record<string, unknown>) =>
+      parseStackConfig({
+        jwtIssuer: ISSUER,
+        jwtAudience: 'a',
+        storages: {
+          'storages.Minio': {
+            type: 'minio',
+            endPoint: 'http://minio.internal:9000',
+            bucketName: 'acme',
+            credentialsSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:minio-AbCdEf',
+            ...extra,
+          },
+        },
+      });
+    expect(() => minio({})).toThrow(/storage:storages\.storages\.Minio\.endPoint: is http:.*allowHttp/);
+    expect(minio({ allowHttp: true }).storages['storages.Minio']).toMatchObject({ allowHttp: true });
+    expect(() =>
+      minio({ endPoint: 'https://minio.internal:9000', customDomain: 'http://files.example.com' }),
+    ).toThrow(/storages\.Minio\.customDomain: is http:/);
+    // A field the functions need is missing: caught at synth, not at the first cold start.
+    expect(() =>
+      parseStackConfig({
+        jwtIssuer: ISSUER,
+        jwtAudience: 'a',
+        storages: {
+          'storages.Oss': { type: 'aliyun-oss', bucketName: 'acme', credentialsSecretArn: 'arn:x' },
+        },
+      }),
+    ).toThrow(/storages\.Oss\.region/);
   });
 
   it('refuses a configuration without issuer or audience, naming the key', () => {

@@ -192,6 +192,13 @@ describe('function bundles in fresh Node processes', () => {
     expect(scheduled.tenants).toBeGreaterThanOrEqual(1);
   });
 
+  it('no-route ($default) answers 405 with Allow in the service JSON', async () => {
+    const [answer] = await invoke('no-route', [readEvent('no-route')]);
+    expect(answer.statusCode).toBe(405);
+    expect(answer.headers.allow).toBe('DELETE, GET, PUT');
+    expect(jsonOf(answer).error.code).toBe('METHOD_NOT_ALLOWED');
+  });
+
   it('sweep-expired runs on its scheduled event', async () => {
     const [result] = await invoke('sweep-expired', [readEvent('sweep-expired')]);
     expect(result).toMatchObject({ complete: true });

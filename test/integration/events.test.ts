@@ -9,7 +9,7 @@ import { lambdaContext } from '../../infra/local/server';
 import { LocalDiskBackend } from '../../shared/backends/local-disk';
 import { getStorage } from '../../shared/backends/registry';
 import type { ApiEvent, LambdaResult } from '../../shared/http/api';
-import { internalFunctions, matchRoute, routeKey, routes } from '../../shared/routes';
+import { fallbackRoute, internalFunctions, matchRoute, routeKey, routes } from '../../shared/routes';
 import type { SweepResult } from '../../shared/service/sweep';
 import { setupTestEnv, type TestEnv } from '../helpers/env';
 
@@ -71,8 +71,8 @@ describe('events/: every handler with its sample event', () => {
     await env?.cleanup();
   });
 
-  it('has one event per route and per internal function, consistent with the route table', () => {
-    const expected = [...routes.map((r) => r.fn), ...internalFunctions].sort();
+  it('has one event per route, $default and per internal function, consistent with the route table', () => {
+    const expected = [...routes.map((r) => r.fn), fallbackRoute.fn, ...internalFunctions].sort();
     const eventFiles = readdirSync(eventsDir)
       .filter((f) => f.endsWith('.json'))
       .map((f) => f.slice(0, -'.json'.length))
@@ -121,6 +121,16 @@ describe('events/: every handler with its sample event', () => {
         expect(e.headers.authorization, where).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
       }
     }
+
+    // $default: a request no route of the table takes, without authorizer.
+    const fallback = readEvent(fallbackRoute.fn);
+    expect(fallback.routeKey).toBe('$default');
+    expect(fallback.requestContext.routeKey).toBe('$default');
+    expect(fallback.requestContext.authorizer).toBeUndefined();
+    expect(fallback.pathParameters).toBeUndefined();
+    expect(matchRoute(fallback.requestContext.http.method, fallback.rawPath)).toMatchObject({
+      methodMismatch: true,
+    });
 
     const scheduled = readEvent<ScheduledEvent>('sweep-expired');
     expect(scheduled).toMatchObject({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
@@ -362,6 +372,24 @@ describe('events/: every handler with its sample event', () => {
     ]);
     expect(storages[0].capabilities).toMatchObject({ presignUpload: true, presignDownload: false });
     expect(JSON.stringify(storages)).not.toContain(env.root);
+  });
+
+  it("no-route: 405 with Allow for a path of another method, 404 otherwise, in the service's JSON", async () => {
+    const r = await invoke('no-route');
+    expect(r.statusCode).toBe(405);
+    expect(headerOf(r, 'allow')).toBe('DELETE, GET, PUT');
+    expect(headerOf(r, 'content-type')).toMatch(/^application\/json/);
+    expect(jsonOf(r)).toEqual({
+      error: { code: 'METHOD_NOT_ALLOWED', message: expect.stringContaining('PATCH') },
+    });
+
+    const unknown = structuredClone(readEvent('no-route'));
+    unknown.rawPath = '/v2/objects/x';
+    unknown.requestContext.http = { ...unknown.requestContext.http, method: 'GET', path: unknown.rawPath };
+    const missing = await invoke('no-route', unknown);
+    expect(missing.statusCode).toBe(404);
+    expect(headerOf(missing, 'allow')).toBeUndefined();
+    expect(jsonOf(missing)).toEqual({ error: { code: 'NOT_FOUND', message: 'No such route' } });
   });
 
   it('delete-object: 204, then 404 on read, and 204 again (idempotent)', async () => {

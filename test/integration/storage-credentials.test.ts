@@ -36,6 +36,7 @@ beforeAll(async () => {
     region: 'oss-cn-hangzhou',
     bucketName: 'deployed',
     endPoint: oss.endpoint,
+    allowHttp: true,
     cname: true,
     credentialsSecretArn: arn,
   });

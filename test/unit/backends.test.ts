@@ -77,6 +77,7 @@ describe('configuration of cloud instances', () => {
     'storages.Minio': {
       type: 'minio',
       endPoint: 'http://minio:9000',
+      allowHttp: true,
       bucketName: 'bkt',
       accessKeyId: 'ak',
       accessKeySecret: 'sk',

@@ -23,7 +23,11 @@ describe('route table', () => {
   it('matches single-segment parameters and tells a wrong method from a missing path', () => {
     const m = matchRoute('POST', '/v1/uploads/abc/complete');
     expect(m && 'route' in m && m.pathParameters).toEqual({ uploadId: 'abc' });
-    expect(matchRoute('PATCH', '/v1/objects/x')).toEqual({ methodMismatch: true });
+    expect(matchRoute('PATCH', '/v1/objects/x')).toEqual({
+      methodMismatch: true,
+      allow: ['DELETE', 'GET', 'PUT'],
+    });
+    expect(matchRoute('GET', '/v1/uploads/u1/complete')).toEqual({ methodMismatch: true, allow: ['POST'] });
     expect(matchRoute('GET', '/v2/nothing')).toBeNull();
     expect(matchRoute('GET', '/v1/preview/acme')).toBeNull();
     const list = matchRoute('GET', '/v1/objects');
@@ -71,7 +75,7 @@ describe('matchRoute: percent-encoding', () => {
   });
 
   it('a wrong method is still 405 and an unknown path still 404, whatever the escapes', () => {
-    expect(matchRoute('PATCH', '/v1/objects/x%FF.bin')).toEqual({ methodMismatch: true });
+    expect(matchRoute('PATCH', '/v1/objects/x%FF.bin')).toMatchObject({ methodMismatch: true });
     expect(matchRoute('GET', '/v2/x%FF.bin')).toBeNull();
   });
 });

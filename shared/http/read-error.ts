@@ -1,0 +1,98 @@
+import { type ErrorCode, RETRY_AFTER_SECONDS } from '../errors';
+
+/**
+ * How a client of this service reads an error answer. The service answers
+ * `{"error":{"code","message"}}`; in AWS, API Gateway answers some requests itself, before any
+ * function runs, as `{"message":"..."}` (the JWT authorizer's 401, throttling's 429, a body over
+ * its limit, an integration timeout; docs/deploy.md lists them). Both become one `{code, message}`,
+ * so a client handles "Unauthorized" the same way wherever it came from.
+ */
+export interface ApiErrorAnswer {
+  status: number;
+  /** A code of shared/errors.ts (or a newer one the service sent). */
+  code: string;
+  message: string;
+  /** Who answered: the service's own JSON, or API Gateway (or anything else in front of it). */
+  source: 'service' | 'gateway';
+  /** Seconds to wait before trying again, from Retry-After, when the answer carries it. */
+  retryAfterSeconds?: number;
+}
+
+/** The service's code for what API Gateway means by a status. */
+function gatewayCode(status: number): string {
+  switch (status) {
+    case 400:
+      return 'INVALID_REQUEST';
+    case 401:
+      return 'UNAUTHORIZED';
+    case 403:
+      return 'FORBIDDEN';
+    case 404:
+      return 'NOT_FOUND';
+    case 405:
+      return 'METHOD_NOT_ALLOWED';
+    case 413:
+      return 'FILE_TOO_LARGE';
+    case 429:
+      return 'THROTTLED';
+    case 431:
+      return 'HEADERS_TOO_LARGE';
+    // API Gateway's integration timeout (30 s) and its own unavailability: try again later.
+    case 503:
+    case 504:
+      return 'SERVICE_BUSY';
+    default:
+      return status >= 500 ? 'INTERNAL' : 'INVALID_REQUEST';
+  }
+}
+
+export function readApiError(
+  status: number,
+  bodyText: string,
+  headers?: { get(name: string): string | null } | Record<string, string | string[] | undefined>,
+): ApiErrorAnswer {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyText);
+  } catch {
+    body = undefined;
+  }
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const answer: ApiErrorAnswer =
+    error && typeof error.code === 'string'
+      ? {
+          status,
+          code: error.code,
+          message: typeof error.message === 'string' ? error.message : error.code,
+          source: 'service',
+        }
+      : {
+          status,
+          code: gatewayCode(status),
+          message: stringField(body, 'message') ?? `HTTP ${status}`,
+          source: 'gateway',
+        };
+  // API Gateway's 429 carries no Retry-After: the code's usual pause stands in for it.
+  const retryAfter = headerOf(headers, 'retry-after');
+  const retryAfterSeconds =
+    retryAfter && /^\d+$/.test(retryAfter)
+      ? Number(retryAfter)
+      : RETRY_AFTER_SECONDS[answer.code as ErrorCode];
+  return retryAfterSeconds === undefined ? answer : { ...answer, retryAfterSeconds };
+}
+
+const stringField = (body: unknown, name: string): string | undefined => {
+  const value =
+    typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
+};
+
+function headerOf(
+  headers: { get(name: string): string | null } | Record<string, string | string[] | undefined> | undefined,
+  name: string,
+): string | undefined {
+  if (!headers) return undefined;
+  if ('get' in headers && typeof headers.get === 'function') return headers.get(name) ?? undefined;
+  const value = (headers as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(value) ? value[0] : value;
+}
