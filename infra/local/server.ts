@@ -14,6 +14,7 @@ import { AppError } from '../../shared/errors';
 import { errorResult, type LambdaResult } from '../../shared/http/api';
 import { allowStreamingResponse, attachRequestStream } from '../../shared/http/local-stream';
 import { fallbackRoute, matchRoute, type Route, routeKey } from '../../shared/routes';
+import { LOCAL_STATIC_PREFIX, serveStatic } from './static-files';
 import { verifyDevToken } from './tokens';
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<LambdaResult>;
@@ -187,6 +188,8 @@ export interface LocalServerOptions {
   port: number;
   host?: string;
   jwtSecret: string;
+  /** A folder served under /_local/static/ (test pages); default LOCAL_STATIC_DIR, unset = none. */
+  staticDir?: string;
 }
 
 /**
@@ -217,12 +220,17 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex & { byte
 
 /** Serves the route table over HTTP by calling the same handler exports Lambda runs. */
 export function createLocalServer(options: LocalServerOptions): Server {
+  const staticDir = options.staticDir ?? process.env.LOCAL_STATIC_DIR;
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const rawPath = (req.url ?? '/').split('?')[0] as string;
       if (rawPath === '/healthz') return sendJson(res, { statusCode: 200, json: { status: 'ok' } });
       if (rawPath === LOCAL_UPLOAD_PATH) return await acceptLocalUpload(req, res, url);
+      if (staticDir && rawPath.startsWith(LOCAL_STATIC_PREFIX)) {
+        const notFound = () => sendError(res, new AppError('NOT_FOUND', 'No such file'));
+        return await serveStatic(staticDir, req, res, rawPath, notFound);
+      }
       const match = matchRoute(req.method ?? 'GET', rawPath);
       if (!match || 'methodMismatch' in match) {
         // What API Gateway's $default route runs in AWS: the same function answers 404/405.
