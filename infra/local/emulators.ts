@@ -24,23 +24,6 @@ export interface S3Emulator {
  */
 export const S3RVER_KEY = 'S3RVER';
 
-/**
- * The bucket's CORS rule, as a deployment's bucket has for its allowed origins: browsers PUT parts
- * and POST forms straight to it and must read each part's ETag for the complete call.
- */
-export const S3RVER_CORS = `<CORSConfiguration>
-  <CORSRule>
-    <AllowedOrigin>*</AllowedOrigin>
-    <AllowedMethod>GET</AllowedMethod>
-    <AllowedMethod>HEAD</AllowedMethod>
-    <AllowedMethod>PUT</AllowedMethod>
-    <AllowedMethod>POST</AllowedMethod>
-    <AllowedHeader>*</AllowedHeader>
-    <ExposeHeader>ETag</ExposeHeader>
-    <MaxAgeSeconds>600</MaxAgeSeconds>
-  </CORSRule>
-</CORSConfiguration>`;
-
 export async function startS3rver(options: {
   directory: string;
   bucket: string;
@@ -62,7 +45,7 @@ export async function startS3rver(options: {
     silent: true,
     directory: options.directory,
     allowMismatchedSignatures: options.allowMismatchedSignatures ?? false,
-    configureBuckets: [{ name: options.bucket, configs: [S3RVER_CORS] }],
+    configureBuckets: [{ name: options.bucket, configs: [] }],
   });
   const address = await server.run();
   return {

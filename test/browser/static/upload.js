@@ -200,6 +200,7 @@ async function complete(uploadId, parts) {
   const { status, json } = await api('POST', `/v1/uploads/${uploadId}/complete`, { parts });
   if (status === 200) return json;
   setStatus('verifying');
+  log('complete answered 202: polling');
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     await sleep(300);
