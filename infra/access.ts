@@ -52,6 +52,13 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'revoke-links': { table: 'write', objects: { delete: true }, emits: true },
   /** Presigning an upload needs the signer to hold s3:PutObject; it writes nothing itself. */
   'sign-upload': { table: 'write', objects: { write: true } },
+  /** Part URLs are presigned UploadPart calls: the signer holds s3:PutObject. */
+  'sign-parts': { table: 'read', objects: { write: true } },
+  /** ListParts is s3:ListMultipartUploadParts, granted with object reads. */
+  'list-parts': { table: 'read', objects: { read: true } },
+  'get-upload': { table: 'read' },
+  /** Aborting ends the session and drops its parts (s3:AbortMultipartUpload) and staged object. */
+  'abort-upload': { table: 'write', objects: { delete: true } },
   /** Finalize copies the staging object to its final key (GetObject + PutObject), hashes it, deletes what is refused. */
   'complete-upload': {
     table: 'write',
@@ -110,9 +117,10 @@ export const WRITE_TABLE_ACTIONS = [
  * backend could not tell "not found" from "access denied".
  */
 export const OBJECT_ACTIONS = {
-  read: ['s3:GetObject'],
+  // ListParts (resume) is its own action; whoever deletes an upload's objects aborts its parts too.
+  read: ['s3:GetObject', 's3:ListMultipartUploadParts'],
   write: ['s3:PutObject', 's3:AbortMultipartUpload'],
-  delete: ['s3:DeleteObject'],
+  delete: ['s3:DeleteObject', 's3:AbortMultipartUpload'],
 } as const;
 export const BUCKET_READ_ACTIONS = ['s3:ListBucket'];
 

@@ -19,6 +19,7 @@ export const errorCodes = {
   INVALID_MD5: 400,
   MD5_MISMATCH: 400,
   INVALID_CURSOR: 400,
+  INVALID_PARTS: 400,
   /** The local server's own answer to a request Node cannot parse (API Gateway answers those itself). */
   MALFORMED_REQUEST: 400,
   INVALID_LINK: 403,
@@ -32,6 +33,7 @@ export const errorCodes = {
   ALREADY_EXISTS: 409,
   UPLOAD_INCOMPLETE: 409,
   UPLOAD_IN_PROGRESS: 409,
+  UPLOAD_COMPLETED: 409,
   UPLOAD_TIMEOUT: 408,
   // size and type
   FILE_TOO_LARGE: 413,

@@ -31,6 +31,13 @@ export interface UploadedPart {
   etag?: string;
 }
 
+/** A part the storage holds for a multipart upload. */
+export interface StoredPart {
+  partNumber: number;
+  size: number;
+  etag: string;
+}
+
 /**
  * Direct multipart uploads of large files (S3, MinIO, OSS multipart uploads; Azure block lists):
  * the client sends each part to its own presigned URL and reports the parts back. Parts are 1 to
@@ -52,6 +59,8 @@ export interface MultipartUploads {
     parts: UploadedPart[],
     options: { contentType: string },
   ): Promise<ObjectInfo>;
+  /** The parts stored so far, ascending; StorageError NotFound when the upload itself is gone. */
+  listParts(key: string, uploadId: string): Promise<StoredPart[]>;
   /** Drops the parts sent so far; succeeds when there is nothing to drop. */
   abort(key: string, uploadId: string): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { endSession, forgetCompleted } from '../metadata/sessions';
 import { loadSweeperState, saveSweeperState } from '../metadata/state';
 import { getDueItem, type ItemKey, postpone, queryDue } from '../metadata/sweep-index';
 import { isConditionFailed } from '../metadata/transact';
+import { deleteObjects } from './gc';
 import { STAGING_PREFIX } from './keys';
 
 export interface SweepResult {
@@ -174,12 +175,13 @@ async function deleteGarbage(
   for (const g of made) entry(g.storage).garbage.push(g);
   for (const f of found) {
     const e = entry(f.item.storage);
-    e.garbage.push({ tenant: f.item.tenant, storage: f.item.storage, key: f.item.key });
+    const { tenant, storage, key, multipartUploadId } = f.item;
+    e.garbage.push({ tenant, storage, key, ...(multipartUploadId ? { multipartUploadId } : {}) });
     e.found.push(f);
   }
   for (const [storage, batch] of byStorage) {
     try {
-      await getStorage(storage).deleteMany(batch.garbage.map((g) => g.key));
+      await deleteObjects(storage, batch.garbage);
       await forgetGarbage(batch.garbage);
       result.garbage += batch.garbage.length;
     } catch (e) {
