@@ -55,6 +55,8 @@ export interface LocalDiskOptions {
   signingSecret: string;
   /** Where the local server listens, for the signed upload URLs. */
   publicBaseUrl?: string;
+  /** The largest part a signed part URL takes (MAX_PART_BYTES, 5 GiB, unless a test shrinks it). */
+  maxPartBytes?: number;
 }
 
 /** The route of the local server that accepts signed uploads (and parts of multipart uploads). */
@@ -273,11 +275,8 @@ export class LocalDiskBackend implements StorageBackend {
       .digest('base64url');
   }
 
-  async presignUpload(
-    key: string,
-    options: { contentType: string; maxBytes: number; expiresIn: number },
-  ): Promise<PresignedUpload> {
-    this.pathOf(key);
+  /** The local server's upload route, which signed URLs point at. */
+  private uploadBase(): string {
     if (!this.options.publicBaseUrl) {
       throw new StorageError(
         'Unavailable',
@@ -286,6 +285,14 @@ export class LocalDiskBackend implements StorageBackend {
         'PUBLIC_BASE_URL is not set, so no upload URL can be made',
       );
     }
+    return `${this.options.publicBaseUrl}${LOCAL_UPLOAD_PATH}`;
+  }
+
+  async presignUpload(
+    key: string,
+    options: { contentType: string; maxBytes: number; expiresIn: number },
+  ): Promise<PresignedUpload> {
+    this.pathOf(key);
     const expires = Math.floor(Date.now() / 1000) + options.expiresIn;
     const query = new URLSearchParams({
       storage: this.name,
@@ -296,7 +303,7 @@ export class LocalDiskBackend implements StorageBackend {
     });
     return {
       method: 'PUT',
-      url: `${this.options.publicBaseUrl}${LOCAL_UPLOAD_PATH}?${query}`,
+      url: `${this.uploadBase()}?${query}`,
       headers: { 'content-type': options.contentType },
       expiresAt: new Date(expires * 1000).toISOString(),
     };
@@ -477,27 +484,20 @@ export class LocalDiskBackend implements StorageBackend {
         if (!UPLOAD_ID.test(uploadId)) throw this.noUpload(uploadId);
         if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS)
           throw new StorageError('Unknown', TYPE, this.name, `invalid part number ${partNumber}`);
-        if (!this.options.publicBaseUrl) {
-          throw new StorageError(
-            'Unavailable',
-            TYPE,
-            this.name,
-            'PUBLIC_BASE_URL is not set, so no upload URL can be made',
-          );
-        }
         const expires = Math.floor(Date.now() / 1000) + expiresIn;
+        const max = this.options.maxPartBytes ?? MAX_PART_BYTES;
         const query = new URLSearchParams({
           storage: this.name,
           key,
           upload: uploadId,
           part: String(partNumber),
-          max: String(MAX_PART_BYTES),
+          max: String(max),
           exp: String(expires),
-          sig: this.signPart(key, uploadId, partNumber, MAX_PART_BYTES, expires),
+          sig: this.signPart(key, uploadId, partNumber, max, expires),
         });
         return {
           method: 'PUT',
-          url: `${this.options.publicBaseUrl}${LOCAL_UPLOAD_PATH}?${query}`,
+          url: `${this.uploadBase()}?${query}`,
           headers: {},
           expiresAt: new Date(expires * 1000).toISOString(),
         };
@@ -546,7 +546,11 @@ export class LocalDiskBackend implements StorageBackend {
           await rename(temp, target);
         } catch (e) {
           await rm(temp, { force: true });
-          if (missing(e) && !(await this.uploadOf(key, uploadId))) throw this.noUpload(uploadId);
+          if (missing(e)) {
+            if (!(await this.uploadOf(key, uploadId))) throw this.noUpload(uploadId);
+            // The part file chosen was replaced by the same part sent again meanwhile.
+            throw invalid('a part was sent again while completing');
+          }
           throw e;
         }
         await rm(upload.dir, { recursive: true, force: true, maxRetries: 3 });
