@@ -122,3 +122,43 @@ describe.each(['v1', 'v4'] as const)(
     });
   },
 );
+
+describe.each(['v1', 'v4'] as const)('listParts pages past 1000 parts (%s)', (version) => {
+  it('all 1001 parts, in order, with their sizes and etags', async () => {
+    await started;
+    const backend = new AliyunOssBackend({
+      name: 'storages.Oss',
+      region: 'oss-cn-hangzhou',
+      bucketName: 'contract',
+      accessKeyId: 'test-access-key',
+      accessKeySecret: 'test-access-secret',
+      endPoint: server.endpoint,
+      cname: true,
+      signatureVersion: version,
+    });
+    const key = `many-parts-${version}/a.bin`;
+    const { uploadId } = await backend.multipart.create(key, { contentType: 'application/octet-stream' });
+    const numbers = Array.from({ length: 1001 }, (_, i) => i + 1);
+    const etags = new Map<number, string>();
+    for (let i = 0; i < numbers.length; i += 50) {
+      await Promise.all(
+        numbers.slice(i, i + 50).map(async (n) => {
+          const part = await backend.multipart.presignPart(key, uploadId, n, { expiresIn: 60 });
+          const res = await fetch(part.url, {
+            method: 'PUT',
+            headers: part.headers,
+            body: Buffer.from(`part ${n}`),
+          });
+          expect(res.status).toBe(200);
+          etags.set(n, res.headers.get('etag') ?? '');
+        }),
+      );
+    }
+    const listed = await backend.multipart.listParts(key, uploadId);
+    expect(listed.map((p) => p.partNumber)).toEqual(numbers);
+    expect(listed.every((p) => p.size === `part ${p.partNumber}`.length)).toBe(true);
+    expect(listed.every((p) => p.etag === etags.get(p.partNumber))).toBe(true);
+    await backend.multipart.abort(key, uploadId);
+    await expect(backend.multipart.listParts(key, uploadId)).rejects.toMatchObject({ kind: 'NotFound' });
+  });
+});

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/dynamodb-local';
 import { type S3Emulator, startS3rver } from '../../infra/local/emulators';
@@ -196,5 +196,44 @@ describe('copy of a source over 5 GiB (one CopyObject takes at most 5 GiB)', () 
       await backend.delete(key);
       if (backend instanceof S3Backend) backend.destroy();
     }
+  });
+});
+
+describe('listParts pages past 1000 parts (one ListParts page)', () => {
+  it.each([
+    ['s3', () => s3()],
+    ['minio', () => minio()],
+  ] as const)('%s: all 1001 parts, in order, with their sizes and etags', async (name, make) => {
+    await started;
+    const backend = make();
+    const key = `many-parts-${name}/a.bin`;
+    const { uploadId } = await backend.multipart.create(key, { contentType: 'application/octet-stream' });
+    const sender = s3();
+    const etags = new Map<number, string | undefined>();
+    const numbers = Array.from({ length: 1001 }, (_, i) => i + 1);
+    for (let i = 0; i < numbers.length; i += 50) {
+      await Promise.all(
+        numbers.slice(i, i + 50).map(async (PartNumber) => {
+          const out = await sender.client.send(
+            new UploadPartCommand({
+              Bucket: emulator.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber,
+              Body: Buffer.from(`part ${PartNumber}`),
+            }),
+          );
+          etags.set(PartNumber, out.ETag);
+        }),
+      );
+    }
+    const listed = await backend.multipart.listParts(key, uploadId);
+    expect(listed.map((p) => p.partNumber)).toEqual(numbers);
+    expect(listed.every((p) => p.size === `part ${p.partNumber}`.length)).toBe(true);
+    expect(listed.every((p) => p.etag === etags.get(p.partNumber))).toBe(true);
+    await backend.multipart.abort(key, uploadId);
+    await expect(backend.multipart.listParts(key, uploadId)).rejects.toMatchObject({ kind: 'NotFound' });
+    sender.destroy();
+    if (backend instanceof S3Backend) backend.destroy();
   });
 });
