@@ -112,6 +112,8 @@ export type StorageErrorKind =
   | 'AccessDenied'
   | 'InvalidCredentials'
   | 'Conflict'
+  /** Completing a multipart upload named a part that is not stored, or with another etag. */
+  | 'InvalidPart'
   | 'Unavailable'
   | 'Unknown';
 

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { freePort } from './dynamodb-local';
+import { addMultipartToS3rver } from './s3rver-multipart';
 
 /**
  * Storage emulators from npm, for `STORAGE_EMULATOR=s3|azure npm start` and for the tests:
@@ -73,6 +74,7 @@ export async function startS3rver(options: {
   onObjectCreated?: (created: EmulatedObjectCreated) => void;
 }): Promise<S3Emulator> {
   const { default: S3rver } = await import('@20minutes/s3rver');
+  addMultipartToS3rver();
   mkdirSync(options.directory, { recursive: true });
   const server = new S3rver({
     address: '127.0.0.1',

@@ -31,10 +31,11 @@ export interface UploadedPart {
   etag?: string;
 }
 
-/** A part the storage holds for a multipart upload. */
+/** A part the storage holds for a multipart upload that is not completed yet. */
 export interface StoredPart {
   partNumber: number;
   size: number;
+  /** What complete wants back for this part (the ETag its PUT answered where the storage sends one). */
   etag: string;
 }
 
@@ -52,15 +53,22 @@ export interface MultipartUploads {
     partNumber: number,
     options: { expiresIn: number },
   ): Promise<PresignedUpload>;
-  /** Joins the parts, in the order given, into the object. */
+  /**
+   * The parts stored so far, ascending by partNumber; [] when none. Throws StorageError NotFound
+   * when the multipart upload itself does not exist (aborted or completed). Azure has no upload
+   * object: there an unknown upload is simply [].
+   */
+  listParts(key: string, uploadId: string): Promise<StoredPart[]>;
+  /**
+   * Joins the parts, in the order given, into the object. A part that was never sent, or whose
+   * etag is not the stored part's, fails with StorageError InvalidPart and leaves no object.
+   */
   complete(
     key: string,
     uploadId: string,
     parts: UploadedPart[],
     options: { contentType: string },
   ): Promise<ObjectInfo>;
-  /** The parts stored so far, ascending; StorageError NotFound when the upload itself is gone. */
-  listParts(key: string, uploadId: string): Promise<StoredPart[]>;
   /** Drops the parts sent so far; succeeds when there is nothing to drop. */
   abort(key: string, uploadId: string): Promise<void>;
 }
