@@ -5,7 +5,9 @@ import * as z from '../shared/zod';
 
 const body = z.object({
   parts: z.optional(
-    z.array(z.object({ partNumber: z.number().check(z.int()), etag: z.optional(z.string()) })).check(z.maxLength(10_000)),
+    z
+      .array(z.object({ partNumber: z.number().check(z.int()), etag: z.optional(z.string()) }))
+      .check(z.maxLength(10_000)),
   ),
 });
 

@@ -146,6 +146,13 @@ export function fromStorageError(e: StorageError): AppError {
   switch (e.kind) {
     case 'NotFound':
       return new AppError('NOT_FOUND', 'File not found', undefined, { cause: e });
+    case 'InvalidPart':
+      return new AppError(
+        'INVALID_PARTS',
+        'A part is not stored, or not with the ETag given: list the parts and complete with theirs',
+        undefined,
+        { cause: e },
+      );
     case 'Unavailable':
       return new AppError('BACKEND_UNAVAILABLE', `Storage ${e.instance} is unavailable`, undefined, {
         cause: e,

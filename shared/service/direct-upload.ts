@@ -176,7 +176,7 @@ export async function listUploadParts(principal: TenantPrincipal, uploadId: stri
 export async function abortUpload(principal: TenantPrincipal, uploadId: string): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const session = await sessionOf(principal, uploadId);
-    if (!session || session.kind !== 'direct') return;
+    if (session?.kind !== 'direct') return;
     if (session.status === 'COMPLETED') {
       throw new AppError('UPLOAD_COMPLETED', 'The upload is already complete; delete the file instead');
     }

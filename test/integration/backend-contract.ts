@@ -35,6 +35,8 @@ export interface ContractTarget {
    * listParts of an aborted or completed upload is [], elsewhere StorageError NotFound.
    */
   uploadsListEmptyWhenGone?: boolean;
+  /** true where parts answer no ETag (Azure's Put Block), so complete does not compare the ones given. */
+  ignoresPartEtags?: boolean;
   /**
    * false when the server cannot find a copy source whose key holds characters that a URL path
    * reserves (+ = & ; , @ $), because it decodes the copy-source header only partly.
@@ -560,11 +562,12 @@ export function describeBackendContract(name: string, factory: () => Promise<Con
         { partNumber: 2, etag: fake },
         { partNumber: 3, etag: etagOf(3) },
       ]);
-      await refused([
-        { partNumber: 1, etag: fake },
-        { partNumber: 3, etag: etagOf(3) },
-      ]);
-      if (first !== undefined && first !== again)
+      if (!target.ignoresPartEtags)
+        await refused([
+          { partNumber: 1, etag: fake },
+          { partNumber: 3, etag: etagOf(3) },
+        ]);
+      if (!target.ignoresPartEtags && first !== undefined && first !== again)
         await refused([
           { partNumber: 1, etag: first },
           { partNumber: 3, etag: etagOf(3) },
