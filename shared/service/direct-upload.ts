@@ -31,6 +31,7 @@ import {
   storedParts,
 } from './multipart';
 import type { TenantPrincipal } from './principal';
+import { assertBytesAllowed, HeadTap } from './sniff';
 import { assertSize, assertTypeAllowed, normalizeContentType } from './validate';
 
 export interface SignUploadInput {
@@ -325,10 +326,16 @@ async function promoteAndCommit(
     await failpoint('finalize.after-copy');
     // The staging object may have been replaced between the head and the copy: check the copy.
     if (promoted.size > session.reservedBytes) return await refuse(tooLarge(session));
-    const digests = await hashObject(backend, target, promoted.size);
+    const { digests, head } = await hashObject(backend, target, promoted.size);
     if (session.md5 && session.md5 !== digests.md5) {
       return await refuse(new AppError('MD5_MISMATCH', 'The md5 given does not match the uploaded bytes'));
     }
+    const typeRefused = await assertBytesAllowed(head).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (typeRefused instanceof AppError) return await refuse(typeRefused);
+    if (typeRefused) throw typeRefused;
     const record = recordFromSession(session, { key: target, size: promoted.size, ...digests });
     await failpoint('finalize.before-commit');
     let committed: Awaited<ReturnType<typeof commitRecord>>;
@@ -382,10 +389,11 @@ const tooLarge = (session: UploadSession) =>
     `The uploaded object is larger than the declared ${session.reservedBytes} bytes`,
   );
 
-/** md5 and sha256 of a stored object, streamed (on worker threads when it is large). */
+/** md5 and sha256 of a stored object, streamed (on worker threads when it is large), and its first bytes. */
 async function hashObject(backend: StorageBackend, key: string, size: number) {
   const meter = new Meter(size, size);
+  const tap = new HeadTap();
   const { body } = await backend.get(key);
-  await pipeline(body, meter, new Writable({ write: (_c, _e, done) => done() }));
-  return meter.digests();
+  await pipeline(body, tap, meter, new Writable({ write: (_c, _e, done) => done() }));
+  return { digests: await meter.digests(), head: tap.head() };
 }

@@ -159,6 +159,49 @@ describe('multipart direct uploads (integration, local disk)', () => {
     expect(await violations('mp-md5', { settled: true })).toEqual([]);
   });
 
+  it('bytes of a type that is not allowed are refused at complete, whatever type was declared', async () => {
+    env.reconfigure({ ALLOWED_CONTENT_TYPES: 'image/*' });
+    try {
+      const t = principal('mp-type');
+      const sign = (path: string, size: number) =>
+        signUpload({
+          principal: t,
+          path,
+          contentType: 'image/png',
+          size,
+          visibility: 'private',
+          onConflict: 'overwrite',
+          multipart: true,
+        });
+      // A PDF declared as a PNG.
+      const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n'), bytes(64 * 1024, 8)]);
+      const liar = await sign('liar.png', pdf.length);
+      await send('mp-type', liar.uploadId, 1, pdf);
+      expect(await failure(completeUpload(t, liar.uploadId, [{ partNumber: 1 }]))).toBe(
+        '415 UNSUPPORTED_MEDIA_TYPE',
+      );
+      expect(await getFileRecord('mp-type', 'storages.Default', 'liar.png')).toBeUndefined();
+      // Real PNG bytes pass.
+      const png = Buffer.concat([
+        Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'),
+        bytes(64 * 1024, 9),
+      ]);
+      const honest = await sign('honest.png', png.length);
+      await send('mp-type', honest.uploadId, 1, png);
+      expect(await completeUpload(t, honest.uploadId, [{ partNumber: 1 }])).toMatchObject({
+        size: png.length,
+      });
+      expect(await getUsage('mp-type')).toMatchObject({
+        reservedBytes: 0,
+        usedBytes: png.length,
+        fileCount: 1,
+      });
+      expect(await violations('mp-type', { settled: true })).toEqual([]);
+    } finally {
+      env.reconfigure({ ALLOWED_CONTENT_TYPES: undefined });
+    }
+  });
+
   it('the sweeper reaps an abandoned multipart upload: parts dropped, reservation released', async () => {
     env.reconfigure({ MULTIPART_TTL_SECONDS: '1' });
     try {
