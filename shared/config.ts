@@ -192,8 +192,11 @@ const envSchema = z.object({
   AWS_REGION: z._default(z.string().check(z.minLength(1)), 'us-east-1'),
   STORAGES: z.optional(z.string()),
   DEFAULT_STORAGE: z._default(storageName, 'storages.Default'),
-  /** What multipart uploads allow (S3: 10,000 parts of up to 5 GiB, objects up to 5 TiB). */
-  MAX_FILE_BYTES: int(5 * 1024 * GiB),
+  /**
+   * Multipart plans reach 5 TiB, but a finalize still promotes the object with one server-side copy,
+   * which S3, MinIO and OSS do up to 5 GiB: the default stays there until the finalize needs no copy.
+   */
+  MAX_FILE_BYTES: int(5 * GiB),
   /** Direct uploads above this size are sent in parts (a multipart plan), below it in one request. */
   MULTIPART_THRESHOLD_BYTES: int(32 * 1024 * 1024),
   /** How long a multipart upload may take from plan to complete before the sweeper reaps it. */

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { LocalDiskBackend } from '../../shared/backends/local-disk';
 import { getStorage } from '../../shared/backends/registry';
 import { getFileRecord } from '../../shared/metadata/files';
@@ -99,6 +99,8 @@ describe('multipart direct uploads (integration, local disk)', () => {
   });
 
   it('a one-request upload stops at 5 GiB; larger files must be multipart', async () => {
+    env.reconfigure({ MAX_FILE_BYTES: String(20 * 1024 * MiB) });
+    onTestFinished(() => env.reconfigure({ MAX_FILE_BYTES: undefined }));
     const t = principal('mp-single');
     const input = {
       principal: t,
