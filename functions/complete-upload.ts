@@ -1,9 +1,20 @@
 import { httpHandler } from '../shared/http/api';
 import { toAttachment } from '../shared/service/attachment';
 import { completeUpload } from '../shared/service/direct-upload';
+import * as z from '../shared/zod';
 
-/** POST /v1/uploads/{uploadId}/complete: finalize a direct upload (idempotent). */
+const body = z.object({
+  parts: z.optional(
+    z
+      .array(z.object({ partNumber: z.number().check(z.int()), etag: z.optional(z.string()) }))
+      .check(z.maxLength(10_000)),
+  ),
+});
+
+/** POST /v1/uploads/{uploadId}/complete: finalize a direct upload (multipart: with its part list). Idempotent. */
 export const handler = httpHandler('upload', async (req) => {
-  const record = await completeUpload(req.principal, req.params.uploadId ?? '');
+  // A single upload completes without a body.
+  const parts = req.bodyLength() ? req.json(body).parts : undefined;
+  const record = await completeUpload(req.principal, req.params.uploadId ?? '', parts);
   return { status: 200, json: toAttachment(record, req.baseUrl) };
 });

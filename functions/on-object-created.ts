@@ -5,7 +5,7 @@ import { logger } from '../shared/logger';
 import { getSession } from '../shared/metadata/sessions';
 import { loadSecrets } from '../shared/secrets';
 import { finalizeSession } from '../shared/service/direct-upload';
-import { STAGING_PREFIX } from '../shared/service/keys';
+import { parseStagingKey } from '../shared/service/keys';
 
 /**
  * S3 ObjectCreated on the staging prefix: finalizes the direct upload the object belongs to, so a
@@ -15,7 +15,6 @@ import { STAGING_PREFIX } from '../shared/service/keys';
  * object whose session is not PENDING any more (written again after complete, or after the upload
  * was reaped) is garbage and deleted at once. Other keys are ignored.
  */
-const STAGING_KEY = new RegExp(`^${STAGING_PREFIX}([^/]+)/([0-9a-f]{32})(\\.[a-z0-9]{1,16})?$`);
 
 export interface ObjectCreatedResult {
   finalized: number;
@@ -34,7 +33,7 @@ export const handler = async (event: S3Event): Promise<ObjectCreatedResult> => {
   let retry: unknown;
   for (const record of event.Records ?? []) {
     const key = decodeKey(record.s3.object.key);
-    const [, tenant, uploadId] = STAGING_KEY.exec(key) ?? [];
+    const { tenant, uploadId } = parseStagingKey(key) ?? {};
     if (!tenant || !uploadId) {
       result.ignored++;
       continue;

@@ -11,9 +11,10 @@ const body = z.object({
   expires: z.optional(z.union([z.number(), z.string()])),
   visibility: z.optional(z.string()),
   onConflict: z.optional(z.string()),
+  multipart: z.optional(z.boolean()),
 });
 
-/** POST /v1/uploads: getSignUrl, instructions for sending the bytes straight to storage. */
+/** POST /v1/uploads: getSignUrl, one presigned request or (large files) a plan of parts. */
 export const handler = httpHandler('upload', async (req) => {
   const input = req.json(body);
   const signed = await signUpload({
@@ -26,6 +27,7 @@ export const handler = httpHandler('upload', async (req) => {
     expires: parseExpires(input.expires),
     visibility: parseVisibility(input.visibility),
     onConflict: parseOnConflict(input.onConflict),
+    multipart: input.multipart,
   });
   return { status: 201, json: signed };
 });

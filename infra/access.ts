@@ -17,7 +17,7 @@ export interface FunctionAccess {
   /** Scan of the table: only the all-tenant integrity audit, to find the tenants (never on a request's path). */
   scan?: boolean;
   /** Object actions on the storage instances (own bucket, extra S3 buckets, their KMS keys). */
-  objects?: { read?: boolean; write?: boolean; delete?: boolean };
+  objects?: { read?: boolean; write?: boolean; delete?: boolean; parts?: boolean };
   /** Puts FileUploaded / FileDeleted / FileExpired events on the bus. */
   emits?: boolean;
   memoryMb?: number;
@@ -52,6 +52,13 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'revoke-links': { table: 'write', objects: { delete: true }, emits: true },
   /** Presigning an upload needs the signer to hold s3:PutObject; it writes nothing itself. */
   'sign-upload': { table: 'write', objects: { write: true } },
+  /** Part URLs are presigned UploadPart calls: the signer holds s3:PutObject. */
+  'sign-parts': { table: 'read', objects: { write: true } },
+  /** ListParts (resume) is s3:ListMultipartUploadParts, and nothing else of the objects. */
+  'list-parts': { table: 'read', objects: { parts: true } },
+  'get-upload': { table: 'read' },
+  /** Aborting ends the session and drops its parts (s3:AbortMultipartUpload) and staged object. */
+  'abort-upload': { table: 'write', objects: { delete: true } },
   /** Finalize copies the staging object to its final key (GetObject + PutObject), hashes it, deletes what is refused. */
   'complete-upload': {
     table: 'write',
@@ -112,7 +119,9 @@ export const WRITE_TABLE_ACTIONS = [
 export const OBJECT_ACTIONS = {
   read: ['s3:GetObject'],
   write: ['s3:PutObject', 's3:AbortMultipartUpload'],
-  delete: ['s3:DeleteObject'],
+  // Whoever deletes an upload's objects aborts its unassembled parts too (they are bytes).
+  delete: ['s3:DeleteObject', 's3:AbortMultipartUpload'],
+  parts: ['s3:ListMultipartUploadParts'],
 } as const;
 export const BUCKET_READ_ACTIONS = ['s3:ListBucket'];
 

@@ -192,7 +192,15 @@ const envSchema = z.object({
   AWS_REGION: z._default(z.string().check(z.minLength(1)), 'us-east-1'),
   STORAGES: z.optional(z.string()),
   DEFAULT_STORAGE: z._default(storageName, 'storages.Default'),
+  /**
+   * Multipart plans reach 5 TiB, but a finalize still promotes the object with one server-side copy,
+   * which S3, MinIO and OSS do up to 5 GiB: the default stays there until the finalize needs no copy.
+   */
   MAX_FILE_BYTES: int(5 * GiB),
+  /** Direct uploads above this size are sent in parts (a multipart plan), below it in one request. */
+  MULTIPART_THRESHOLD_BYTES: int(32 * 1024 * 1024),
+  /** How long a multipart upload may take from plan to complete before the sweeper reaps it. */
+  MULTIPART_TTL_SECONDS: int(86_400),
   /** API Gateway + Lambda cap a request near 6 MB, so the body of an API upload is capped lower than a direct upload. */
   MAX_API_UPLOAD_BYTES: int(4.5 * 1024 * 1024),
   ALLOWED_CONTENT_TYPES: z._default(z.string(), '*/*'),
@@ -231,6 +239,8 @@ export interface Config {
   storages: Record<string, StorageInstanceConfig>;
   defaultStorage: string;
   maxFileBytes: number;
+  multipartThresholdBytes: number;
+  multipartTtlSeconds: number;
   maxApiUploadBytes: number;
   allowedContentTypes: string[];
   presignTtlSeconds: number;
@@ -308,6 +318,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     storages,
     defaultStorage,
     maxFileBytes: e.MAX_FILE_BYTES,
+    multipartThresholdBytes: e.MULTIPART_THRESHOLD_BYTES,
+    multipartTtlSeconds: e.MULTIPART_TTL_SECONDS,
     maxApiUploadBytes: e.MAX_API_UPLOAD_BYTES,
     allowedContentTypes: e.ALLOWED_CONTENT_TYPES.split(',')
       .map((t) => t.trim().toLowerCase())

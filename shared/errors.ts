@@ -19,6 +19,7 @@ export const errorCodes = {
   INVALID_MD5: 400,
   MD5_MISMATCH: 400,
   INVALID_CURSOR: 400,
+  INVALID_PARTS: 400,
   /** The local server's own answer to a request Node cannot parse (API Gateway answers those itself). */
   MALFORMED_REQUEST: 400,
   INVALID_LINK: 403,
@@ -32,6 +33,7 @@ export const errorCodes = {
   ALREADY_EXISTS: 409,
   UPLOAD_INCOMPLETE: 409,
   UPLOAD_IN_PROGRESS: 409,
+  UPLOAD_COMPLETED: 409,
   UPLOAD_TIMEOUT: 408,
   // size and type
   FILE_TOO_LARGE: 413,
@@ -110,6 +112,8 @@ export type StorageErrorKind =
   | 'AccessDenied'
   | 'InvalidCredentials'
   | 'Conflict'
+  /** Completing a multipart upload named a part that is not stored, or with another etag. */
+  | 'InvalidPart'
   | 'Unavailable'
   | 'Unknown';
 
@@ -142,6 +146,13 @@ export function fromStorageError(e: StorageError): AppError {
   switch (e.kind) {
     case 'NotFound':
       return new AppError('NOT_FOUND', 'File not found', undefined, { cause: e });
+    case 'InvalidPart':
+      return new AppError(
+        'INVALID_PARTS',
+        'A part is not stored, or not with the ETag given: list the parts and complete with theirs',
+        undefined,
+        { cause: e },
+      );
     case 'Unavailable':
       return new AppError('BACKEND_UNAVAILABLE', `Storage ${e.instance} is unavailable`, undefined, {
         cause: e,

@@ -76,9 +76,12 @@ export function grantAccess(target: StorageFunction, resources: ServiceResources
 
   const objects = access.objects ?? {};
   const objectActions = [
-    ...(objects.read ? OBJECT_ACTIONS.read : []),
-    ...(objects.write ? OBJECT_ACTIONS.write : []),
-    ...(objects.delete ? OBJECT_ACTIONS.delete : []),
+    ...new Set([
+      ...(objects.read ? OBJECT_ACTIONS.read : []),
+      ...(objects.write ? OBJECT_ACTIONS.write : []),
+      ...(objects.delete ? OBJECT_ACTIONS.delete : []),
+      ...(objects.parts ? OBJECT_ACTIONS.parts : []),
+    ]),
   ];
   if (objectActions.length) {
     role.addToPrincipalPolicy(

@@ -1,8 +1,10 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { freePort } from './dynamodb-local';
+import { addMultipartToS3rver } from './s3rver-multipart';
 
 /**
  * Storage emulators from npm, for `STORAGE_EMULATOR=s3|azure npm start` and for the tests:
@@ -24,6 +26,33 @@ export interface S3Emulator {
  */
 export const S3RVER_KEY = 'S3RVER';
 
+/** An object s3rver created, as its S3 event notification reports it (key not URL-encoded). */
+export interface EmulatedObjectCreated {
+  bucket: string;
+  key: string;
+  size: number;
+  /** Without quotes, as in AWS events. */
+  eTag?: string;
+  /** `ObjectCreated:Put|Post|Copy|CompleteMultipartUpload`, the names AWS uses. */
+  eventName: string;
+  sourceIp?: string;
+}
+
+/** The bucket CORS rule: what a browser page on `origins` needs to upload straight to the bucket. */
+function corsConfiguration(origins: string[]): string {
+  const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return [
+    '<CORSConfiguration><CORSRule>',
+    ...origins.map((o) => `<AllowedOrigin>${xml(o)}</AllowedOrigin>`),
+    ...['PUT', 'POST', 'GET', 'HEAD'].map((m) => `<AllowedMethod>${m}</AllowedMethod>`),
+    '<AllowedHeader>*</AllowedHeader>',
+    // Multipart uploads from a browser need each part's ETag to complete the upload.
+    '<ExposeHeader>ETag</ExposeHeader>',
+    '<MaxAgeSeconds>3600</MaxAgeSeconds>',
+    '</CORSRule></CORSConfiguration>',
+  ].join('');
+}
+
 export async function startS3rver(options: {
   directory: string;
   bucket: string;
@@ -36,8 +65,16 @@ export async function startS3rver(options: {
    * the access key.
    */
   allowMismatchedSignatures?: boolean;
+  /** Browser origins allowed to PUT/POST/GET/HEAD objects (the bucket's CORS rule, exposing ETag). */
+  corsOrigins?: string[];
+  /**
+   * Called for every object created in any bucket of the emulator (PUT, POST, copy, completed
+   * multipart upload), after s3rver stored it. Must not throw; it runs inside the request.
+   */
+  onObjectCreated?: (created: EmulatedObjectCreated) => void;
 }): Promise<S3Emulator> {
   const { default: S3rver } = await import('@20minutes/s3rver');
+  addMultipartToS3rver();
   mkdirSync(options.directory, { recursive: true });
   const server = new S3rver({
     address: '127.0.0.1',
@@ -45,8 +82,53 @@ export async function startS3rver(options: {
     silent: true,
     directory: options.directory,
     allowMismatchedSignatures: options.allowMismatchedSignatures ?? false,
-    configureBuckets: [{ name: options.bucket, configs: [] }],
+    configureBuckets: [
+      {
+        name: options.bucket,
+        configs: options.corsOrigins?.length ? [corsConfiguration(options.corsOrigins)] : [],
+      },
+    ],
   });
+  const onObjectCreated = options.onObjectCreated;
+  if (onObjectCreated) {
+    // The listener runs inside s3rver's request: whatever it does, the stored object stays stored.
+    const emit = (created: EmulatedObjectCreated) => {
+      try {
+        onObjectCreated(created);
+      } catch (e) {
+        console.error('s3rver object-created listener failed', e);
+      }
+    };
+    // s3rver reports a completed multipart upload as ObjectCreated:Post; the request it runs in
+    // (Koa's asyncLocalStorage, enabled here as its constructor option would) tells them apart.
+    server.ctxStorage = new AsyncLocalStorage();
+    server.on('event', (event) => {
+      for (const record of event.Records ?? []) {
+        if (!record.eventName?.startsWith('ObjectCreated:')) continue;
+        const ctx = server.currentContext;
+        const created: EmulatedObjectCreated = {
+          bucket: record.s3.bucket.name,
+          key: record.s3.object.key,
+          size: Number(record.s3.object.size ?? 0),
+          eTag: record.s3.object.eTag,
+          eventName:
+            ctx?.method === 'POST' && ctx.query.uploadId !== undefined
+              ? 'ObjectCreated:CompleteMultipartUpload'
+              : record.eventName,
+          sourceIp: record.requestParameters?.sourceIPAddress,
+        };
+        if (created.eTag !== undefined) {
+          emit(created);
+          continue;
+        }
+        // A copy's event has no ETag in s3rver; AWS's has the object's.
+        server.store.getMetadata(created.bucket, created.key).then(
+          (metadata) => emit({ ...created, eTag: metadata.etag?.replace(/"/g, '') }),
+          () => emit(created),
+        );
+      }
+    });
+  }
   const address = await server.run();
   return {
     endpoint: `http://127.0.0.1:${address.port}`,

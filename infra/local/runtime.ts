@@ -4,9 +4,11 @@ import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { getConfig } from '../../shared/config';
 import { ensureTable } from '../../shared/metadata/ensure-table';
+import { STAGING_PREFIX } from '../../shared/service/keys';
 import { loadDevSecrets } from './dev-secrets';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { startAzurite, startS3rver } from './emulators';
+import { createObjectCreatedBridge } from './s3-notifications';
 import { createLocalServer, lambdaContext } from './server';
 import { LOCAL_OPERATOR_CLAIM } from './tokens';
 
@@ -48,7 +50,7 @@ export async function startLocalRuntime(options: {
   env.STORAGES ||= JSON.stringify({
     'storages.Default': { type: 'local-disk', root: join(dataDir, 'objects') },
   });
-  const emulator = await startStorageEmulator(env, dataDir);
+  const emulator = await startStorageEmulator(env, dataDir, options.port);
   env.MAX_FILE_BYTES ||= String(5 * GiB);
   // One machine has no API Gateway in front: API uploads may be as large as any file.
   env.MAX_API_UPLOAD_BYTES ||= env.MAX_FILE_BYTES;
@@ -99,12 +101,15 @@ export async function startLocalRuntime(options: {
         clearTimeout(timer);
         http.closeAllConnections();
         await new Promise((r) => http.close(r));
+        // Invocations still running need the table; pending retries are dropped.
+        await emulator?.stopEvents();
         await dynamo?.stop();
         await emulator?.stop();
       },
     };
   } catch (e) {
     server?.close();
+    await emulator?.stopEvents();
     await dynamo?.stop();
     await emulator?.stop();
     throw e;
@@ -115,9 +120,11 @@ export async function startLocalRuntime(options: {
  * STORAGE_EMULATOR=s3|azure: starts s3rver (in this process) or Azurite (a child process) with its
  * data in DATA_DIR, adds an instance for it to STORAGES and makes it the default storage unless
  * DEFAULT_STORAGE says otherwise. The cloud code paths (presigned uploads, 302 downloads) then run
- * on one machine. Without the variable nothing changes.
+ * on one machine. Without the variable nothing changes. The S3 emulator's bucket also does what
+ * the stack's bucket does: its ObjectCreated events under the staging prefix run
+ * on-object-created, and its CORS rule lets pages of this server upload to it (exposing ETag).
  */
-async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string) {
+async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string, serverPort: number) {
   const kind = env.STORAGE_EMULATOR;
   if (!kind) return undefined;
   if (kind !== 's3' && kind !== 'azure') {
@@ -132,20 +139,28 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string) {
   const port = env.STORAGE_EMULATOR_PORT ? Number(env.STORAGE_EMULATOR_PORT) : undefined;
   let started: { endpoint: string; stop(): Promise<void> };
   let storage: string;
+  let stopEvents = async () => {};
   if (kind === 's3') {
+    const bucket = 'local-files';
+    const region = 'us-east-1';
+    // The stack's notification: ObjectCreated on the staging prefix only.
+    const events = createObjectCreatedBridge({ bucket, prefix: STAGING_PREFIX, region });
+    stopEvents = () => events.stop();
     // The adapter is built from configuration, without the test-only fix for s3rver's bucket-path
     // signatures: this emulator accepts mismatched signatures (it still wants its access key).
     const s3 = await startS3rver({
       directory: join(dataDir, 's3rver'),
-      bucket: 'local-files',
+      bucket,
       port,
       allowMismatchedSignatures: true,
+      corsOrigins: localOrigins(env, serverPort),
+      onObjectCreated: (created) => void events.deliver(created),
     });
     storage = 'storages.S3Emulator';
     storages[storage] = {
       type: 's3',
       bucketName: s3.bucket,
-      region: 'us-east-1',
+      region,
       endPoint: s3.endpoint,
       allowHttp: true, // the emulator on this machine
       accessKeyId: s3.accessKeyId,
@@ -172,5 +187,28 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string) {
   }
   env.STORAGES = JSON.stringify(storages);
   env.DEFAULT_STORAGE ||= storage;
-  return { kind: kind as 's3' | 'azure', storage, endpoint: started.endpoint, stop: () => started.stop() };
+  return {
+    kind: kind as 's3' | 'azure',
+    storage,
+    endpoint: started.endpoint,
+    stopEvents,
+    stop: () => started.stop(),
+  };
+}
+
+/**
+ * Where the pages of this server come from: PUBLIC_BASE_URL if set, and localhost / 127.0.0.1 on
+ * its port (the port is not known yet when it is 0: then any port of theirs).
+ */
+function localOrigins(env: NodeJS.ProcessEnv, port: number): string[] {
+  const origins = new Set<string>();
+  if (env.PUBLIC_BASE_URL) {
+    try {
+      origins.add(new URL(env.PUBLIC_BASE_URL).origin);
+    } catch {
+      // getConfig() reports the invalid URL.
+    }
+  }
+  for (const host of ['localhost', '127.0.0.1']) origins.add(`http://${host}:${port || '*'}`);
+  return [...origins];
 }

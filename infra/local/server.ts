@@ -164,7 +164,7 @@ async function writeResult(req: IncomingMessage, res: ServerResponse, result: La
   res.end(result.statusCode === 204 || result.statusCode === 304 ? undefined : buffer);
 }
 
-/** PUT to a signed local upload URL: the local-disk stand-in for a presigned bucket URL. */
+/** PUT to a signed local upload (or part) URL: the local-disk stand-in for a presigned bucket URL. */
 async function acceptLocalUpload(req: IncomingMessage, res: ServerResponse, url: URL) {
   let backend: unknown;
   try {
@@ -175,12 +175,15 @@ async function acceptLocalUpload(req: IncomingMessage, res: ServerResponse, url:
   if (!(backend instanceof LocalDiskBackend) || req.method !== 'PUT') {
     return sendError(res, new AppError('INVALID_LINK', 'Not a valid upload URL'));
   }
-  const outcome = await backend.acceptSignedUpload(url.searchParams, req);
+  const { outcome, etag } = await backend.acceptSigned(url.searchParams, req);
   if (outcome === 'forbidden')
     return sendError(res, new AppError('INVALID_LINK', 'The upload URL is invalid or expired'));
   if (outcome === 'too-large')
     return sendError(res, new AppError('FILE_TOO_LARGE', 'The body exceeds the size signed into the URL'));
-  res.writeHead(200, { 'content-length': '0' });
+  if (outcome === 'not-found')
+    return sendError(res, new AppError('UPLOAD_NOT_FOUND', 'The multipart upload does not exist'));
+  // A part answers its ETag, as a bucket does.
+  res.writeHead(200, { 'content-length': '0', ...(etag ? { etag } : {}) });
   res.end();
 }
 

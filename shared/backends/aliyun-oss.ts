@@ -20,6 +20,7 @@ import type {
   ObjectInfo,
   PresignedUpload,
   StorageBackend,
+  StoredPart,
 } from './contract';
 
 const TYPE = 'aliyun-oss';
@@ -287,6 +288,33 @@ export class AliyunOssBackend implements StorageBackend {
           throw this.fail('multipart presignPart', e);
         }
       },
+      listParts: async (key, uploadId) => {
+        const parts: StoredPart[] = [];
+        let marker = 0;
+        try {
+          // One page holds at most 1000 parts, an upload up to 10 000.
+          for (;;) {
+            const out = await this.client.listParts(key, uploadId, {
+              'max-parts': 1000,
+              ...(marker ? { 'part-number-marker': marker } : {}),
+            } as OSS.ListPartsQuery);
+            // ali-oss hands the XML on as parsed: strings, and one <Part> is an object, not a list.
+            const page = ([] as unknown[]).concat(out.parts ?? []) as {
+              PartNumber: string;
+              Size: string;
+              ETag: string;
+            }[];
+            for (const p of page)
+              parts.push({ partNumber: Number(p.PartNumber), size: Number(p.Size), etag: p.ETag });
+            const next = Number(out.nextPartNumberMarker);
+            if (String(out.isTruncated) !== 'true' || !next || next <= marker) break;
+            marker = next;
+          }
+        } catch (e) {
+          throw this.fail('multipart listParts', e);
+        }
+        return parts.sort((a, b) => a.partNumber - b.partNumber);
+      },
       complete: async (key, uploadId, parts) => {
         try {
           await this.client.completeMultipartUpload(
@@ -329,7 +357,12 @@ function classifyOss(e: unknown): StorageErrorKind {
   if (err.status === -1 || err.status === -2) return 'Unavailable';
   switch (err.code) {
     case 'NoSuchKey':
+    case 'NoSuchUpload':
       return 'NotFound';
+    case 'InvalidPart':
+    case 'InvalidPartOrder':
+    case 'EntityTooSmall':
+      return 'InvalidPart';
     case 'NoSuchBucket':
       return 'Unknown';
     case 'InvalidAccessKeyId':

@@ -10,7 +10,7 @@ import {
   SASProtocol,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
-import type { StorageError, StorageErrorKind } from '../errors';
+import { StorageError, type StorageErrorKind } from '../errors';
 import { countingStream, expiresAt, forEachLimit, kindOfStatus, normalize, toNodeReadable } from './common';
 import type {
   ByteRange,
@@ -19,6 +19,7 @@ import type {
   ObjectInfo,
   PresignedUpload,
   StorageBackend,
+  StoredPart,
 } from './contract';
 
 const TYPE = 'azure-blob';
@@ -220,12 +221,40 @@ export class AzureBlobBackend implements StorageBackend {
 
   /**
    * Multipart on Azure is a block list: each part is a Put Block to a SAS URL, complete commits the
-   * list. The "upload id" only keeps block ids of different uploads apart (all ids of a blob must
-   * have the same length). Uncommitted blocks cannot be deleted; Azure drops them after a week.
+   * list. The "upload id" only keeps block ids of different uploads apart. Azure wants every block
+   * id of a blob to have the same length, before base64: 16 hex characters of upload id, a colon
+   * and the part number in 5 digits, always 22 bytes (32 base64 characters). A Put Block answers no
+   * ETag: a part's etag is its block id, which listParts reports; complete ignores etags given.
+   * There is no upload object either: listParts of an unknown (or aborted) upload is [].
    */
   private blockLists(): MultipartUploads {
     const blockId = (uploadId: string, partNumber: number) =>
       Buffer.from(`${uploadId}:${String(partNumber).padStart(5, '0')}`).toString('base64');
+    /** The inverse of blockId for the blocks of this upload; undefined for anything else. */
+    const partOf = (uploadId: string, id: string): number | undefined => {
+      const m = /^([0-9a-f]{16}):(\d{5})$/.exec(Buffer.from(id, 'base64').toString('latin1'));
+      return m && m[1] === uploadId && Number(m[2]) >= 1 ? Number(m[2]) : undefined;
+    };
+    const listParts = async (key: string, uploadId: string): Promise<StoredPart[]> => {
+      let blocks: { name: string; size: number }[];
+      try {
+        const out = await this.container.getBlockBlobClient(key).getBlockList('uncommitted');
+        blocks = out.uncommittedBlocks ?? [];
+      } catch (e) {
+        const error = this.fail('multipart listParts', e);
+        // No block staged and no blob: nothing sent yet.
+        if (error.kind === 'NotFound') return [];
+        throw error;
+      }
+      const parts = new Map<number, StoredPart>();
+      for (const block of blocks) {
+        const partNumber = partOf(uploadId, block.name);
+        // A block sent again replaces the earlier one; the list is in the order they were sent.
+        if (partNumber !== undefined)
+          parts.set(partNumber, { partNumber, size: block.size, etag: block.name });
+      }
+      return [...parts.values()].sort((a, b) => a.partNumber - b.partNumber);
+    };
     return {
       create: async () => ({ uploadId: randomBytes(8).toString('hex') }),
       presignPart: async (key, uploadId, partNumber, { expiresIn }) => {
@@ -234,7 +263,21 @@ export class AzureBlobBackend implements StorageBackend {
         url.searchParams.set('blockid', blockId(uploadId, partNumber));
         return { method: 'PUT', url: url.toString(), headers: {}, expiresAt: expiresAt(expiresIn) };
       },
+      listParts,
       complete: async (key, uploadId, parts, { contentType }) => {
+        // Azure would commit a block of another upload that has the same id, or refuse a missing
+        // one with a bare InvalidBlockList: the parts are checked against the staged list first.
+        const stored = new Map((await listParts(key, uploadId)).map((p) => [p.partNumber, p]));
+        // Etags given are not compared: a Put Block answers none (Azurite's is not a part's), and a
+        // block sent again under its fixed id simply replaces the earlier one.
+        const wrong = parts.find((p) => !stored.has(p.partNumber));
+        if (wrong)
+          throw new StorageError(
+            'InvalidPart',
+            TYPE,
+            this.name,
+            `multipart complete failed: part ${wrong.partNumber} is not stored`,
+          );
         try {
           const out = await this.container.getBlockBlobClient(key).commitBlockList(
             parts.map((p) => blockId(uploadId, p.partNumber)),
@@ -246,7 +289,26 @@ export class AzureBlobBackend implements StorageBackend {
           throw this.fail('multipart complete', e);
         }
       },
-      abort: async () => undefined,
+      /**
+       * Uncommitted blocks cannot be deleted one by one, but committing a list drops every staged
+       * block not in it: an empty list is committed, only where no blob exists yet (If-None-Match
+       * *, so an existing object is never emptied), and the empty blob deleted. Where a blob does
+       * exist at the key, the staged blocks stay until Azure drops them after a week. This drops the
+       * staged blocks of every upload to the key: staging keys are one upload's own.
+       */
+      abort: async (key) => {
+        const blob = this.container.getBlockBlobClient(key);
+        try {
+          const staged = await blob.getBlockList('uncommitted');
+          if ((staged.uncommittedBlocks ?? []).length === 0) return;
+          await blob.commitBlockList([], { conditions: { ifNoneMatch: '*' } });
+          await blob.deleteIfExists();
+        } catch (e) {
+          const error = this.fail('multipart abort', e);
+          // 409 BlobAlreadyExists: an object is there and is kept.
+          if (error.kind !== 'Conflict' && error.kind !== 'NotFound') throw error;
+        }
+      },
     };
   }
 }
@@ -257,6 +319,8 @@ function classifyAzure(e: unknown): StorageErrorKind {
   switch (code) {
     case 'BlobNotFound':
       return 'NotFound';
+    case 'InvalidBlockList':
+      return 'InvalidPart';
     case 'ContainerNotFound':
       return 'Unknown';
     case 'AuthenticationFailed':

@@ -31,6 +31,14 @@ export interface UploadedPart {
   etag?: string;
 }
 
+/** A part the storage holds for a multipart upload that is not completed yet. */
+export interface StoredPart {
+  partNumber: number;
+  size: number;
+  /** What complete wants back for this part (the ETag its PUT answered where the storage sends one). */
+  etag: string;
+}
+
 /**
  * Direct multipart uploads of large files (S3, MinIO, OSS multipart uploads; Azure block lists):
  * the client sends each part to its own presigned URL and reports the parts back. Parts are 1 to
@@ -45,7 +53,16 @@ export interface MultipartUploads {
     partNumber: number,
     options: { expiresIn: number },
   ): Promise<PresignedUpload>;
-  /** Joins the parts, in the order given, into the object. */
+  /**
+   * The parts stored so far, ascending by partNumber; [] when none. Throws StorageError NotFound
+   * when the multipart upload itself does not exist (aborted or completed). Azure has no upload
+   * object: there an unknown upload is simply [].
+   */
+  listParts(key: string, uploadId: string): Promise<StoredPart[]>;
+  /**
+   * Joins the parts, in the order given, into the object. A part that was never sent, or whose
+   * etag is not the stored part's, fails with StorageError InvalidPart and leaves no object.
+   */
   complete(
     key: string,
     uploadId: string,

@@ -34,6 +34,7 @@ export class LazyBackend implements StorageBackend {
         create: async (key, options) => (await multipart()).create(key, options),
         presignPart: async (key, uploadId, partNumber, options) =>
           (await multipart()).presignPart(key, uploadId, partNumber, options),
+        listParts: async (key, uploadId) => (await multipart()).listParts(key, uploadId),
         complete: async (key, uploadId, parts: UploadedPart[], options) =>
           (await multipart()).complete(key, uploadId, parts, options),
         abort: async (key, uploadId) => (await multipart()).abort(key, uploadId),

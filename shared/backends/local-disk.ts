@@ -1,14 +1,46 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { constants, createReadStream, createWriteStream, type Dirent } from 'node:fs';
-import { copyFile, link, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import {
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors';
-import type { ByteRange, Capabilities, ObjectInfo, PresignedUpload, StorageBackend } from './contract';
+import type {
+  ByteRange,
+  Capabilities,
+  MultipartUploads,
+  ObjectInfo,
+  PresignedUpload,
+  StorageBackend,
+  StoredPart,
+  UploadedPart,
+} from './contract';
 
 const TYPE = 'local-disk';
 const TEMP_DIR = '.tmp';
+/**
+ * The parts of multipart uploads, one folder per upload inside the temp folder: no key can name
+ * it (no key holds a ".tmp" segment) and list() never walks it.
+ */
+const PARTS_DIR = 'parts';
+const MANIFEST = 'manifest.json';
+/** The largest part a signed part URL takes, as S3's limit. */
+export const MAX_PART_BYTES = 5 * 1024 ** 3;
+const MAX_PARTS = 10_000;
+const UPLOAD_ID = /^[0-9a-f]{32}$/;
+/** A stored part is `{partNumber}.{md5 hex}`: its name carries its etag. */
+const PART_FILE = /^(\d{1,5})\.([0-9a-f]{32})$/;
 /** Why link() may fail where a copy still works: another file system, or one without hard links. */
 const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
 
@@ -23,10 +55,15 @@ export interface LocalDiskOptions {
   signingSecret: string;
   /** Where the local server listens, for the signed upload URLs. */
   publicBaseUrl?: string;
+  /** The largest part a signed part URL takes (MAX_PART_BYTES, 5 GiB, unless a test shrinks it). */
+  maxPartBytes?: number;
 }
 
-/** The route of the local server that accepts signed uploads. */
+/** The route of the local server that accepts signed uploads (and parts of multipart uploads). */
 export const LOCAL_UPLOAD_PATH = '/_local/upload';
+
+/** What became of a PUT to a signed URL; not-found: the multipart upload of a part URL is gone. */
+export type SignedUploadOutcome = 'ok' | 'forbidden' | 'too-large' | 'not-found';
 
 export class LocalDiskBackend implements StorageBackend {
   readonly type = TYPE;
@@ -35,13 +72,15 @@ export class LocalDiskBackend implements StorageBackend {
     presignUpload: true,
     presignDownload: false,
     range: true,
-    multipart: false,
+    multipart: true,
   };
+  readonly multipart: MultipartUploads;
   private readonly root: string;
 
   constructor(private readonly options: LocalDiskOptions) {
     this.name = options.name;
     this.root = options.root;
+    this.multipart = this.multipartUploads();
   }
 
   /** Every key is checked before it becomes a file-system path: no "..", no absolute paths, no NUL or control characters. */
@@ -236,11 +275,8 @@ export class LocalDiskBackend implements StorageBackend {
       .digest('base64url');
   }
 
-  async presignUpload(
-    key: string,
-    options: { contentType: string; maxBytes: number; expiresIn: number },
-  ): Promise<PresignedUpload> {
-    this.pathOf(key);
+  /** The local server's upload route, which signed URLs point at. */
+  private uploadBase(): string {
     if (!this.options.publicBaseUrl) {
       throw new StorageError(
         'Unavailable',
@@ -249,6 +285,14 @@ export class LocalDiskBackend implements StorageBackend {
         'PUBLIC_BASE_URL is not set, so no upload URL can be made',
       );
     }
+    return `${this.options.publicBaseUrl}${LOCAL_UPLOAD_PATH}`;
+  }
+
+  async presignUpload(
+    key: string,
+    options: { contentType: string; maxBytes: number; expiresIn: number },
+  ): Promise<PresignedUpload> {
+    this.pathOf(key);
     const expires = Math.floor(Date.now() / 1000) + options.expiresIn;
     const query = new URLSearchParams({
       storage: this.name,
@@ -259,27 +303,37 @@ export class LocalDiskBackend implements StorageBackend {
     });
     return {
       method: 'PUT',
-      url: `${this.options.publicBaseUrl}${LOCAL_UPLOAD_PATH}?${query}`,
+      url: `${this.uploadBase()}?${query}`,
       headers: { 'content-type': options.contentType },
       expiresAt: new Date(expires * 1000).toISOString(),
     };
   }
 
   /**
-   * Verifies a signed upload URL made by presignUpload and stores the body. Returns null when the
-   * signature is wrong or expired; throws `tooLarge` when the body exceeds the signed maximum.
+   * Verifies a signed URL made by presignUpload (or multipart.presignPart) and stores the body:
+   * 'forbidden' when the signature is wrong or expired, 'too-large' when the body exceeds the
+   * signed maximum, 'not-found' when a part's multipart upload is gone (aborted or completed).
    */
-  async acceptSignedUpload(
+  async acceptSignedUpload(query: URLSearchParams, body: Readable): Promise<SignedUploadOutcome> {
+    return (await this.acceptSigned(query, body)).outcome;
+  }
+
+  /** As acceptSignedUpload, with the ETag of a stored part (the quoted md5 of its bytes, as S3 answers). */
+  async acceptSigned(
     query: URLSearchParams,
     body: Readable,
-  ): Promise<'ok' | 'forbidden' | 'too-large'> {
+  ): Promise<{ outcome: SignedUploadOutcome; etag?: string }> {
     const key = query.get('key') ?? '';
     const max = Number(query.get('max'));
     const exp = Number(query.get('exp'));
+    const uploadId = query.get('upload');
+    const partNumber = Number(query.get('part'));
     const given = Buffer.from(query.get('sig') ?? '');
-    const expected = Buffer.from(this.sign(key, max, exp));
+    const expected = Buffer.from(
+      uploadId === null ? this.sign(key, max, exp) : this.signPart(key, uploadId, partNumber, max, exp),
+    );
     const valid = given.length === expected.length && timingSafeEqual(given, expected);
-    if (!valid || !Number.isFinite(exp) || exp * 1000 < Date.now()) return 'forbidden';
+    if (!valid || !Number.isFinite(exp) || exp * 1000 < Date.now()) return { outcome: 'forbidden' };
     let seen = 0;
     const limiter = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -287,18 +341,257 @@ export class LocalDiskBackend implements StorageBackend {
         done(seen > max ? new RangeError('too large') : null, chunk);
       },
     });
+    // pipe() with a callback destroys every stream on error, so an aborted client fails the put.
+    const limited = pipe(body, limiter, () => {});
     try {
-      // pipe() with a callback destroys every stream on error, so an aborted client fails the put.
-      await this.put(
-        key,
-        pipe(body, limiter, () => {}),
-        { contentType: 'application/octet-stream' },
-      );
-      return 'ok';
+      if (uploadId === null) {
+        await this.put(key, limited, { contentType: 'application/octet-stream' });
+        return { outcome: 'ok' };
+      }
+      const etag = await this.putPart(key, uploadId, partNumber, limited);
+      return etag === undefined ? { outcome: 'not-found' } : { outcome: 'ok', etag };
     } catch (e) {
-      if (e instanceof RangeError) return 'too-large';
+      if (e instanceof RangeError) return { outcome: 'too-large' };
       throw e;
     }
+  }
+
+  private signPart(key: string, uploadId: string, partNumber: number, maxBytes: number, expires: number) {
+    return createHmac('sha256', this.options.signingSecret)
+      .update(`local-part\n${this.name}\n${key}\n${uploadId}\n${partNumber}\n${maxBytes}\n${expires}`)
+      .digest('base64url');
+  }
+
+  private partsDir(uploadId: string): string {
+    return join(this.root, TEMP_DIR, PARTS_DIR, uploadId);
+  }
+
+  private noUpload(uploadId: string): StorageError {
+    return new StorageError('NotFound', TYPE, this.name, `no multipart upload ${JSON.stringify(uploadId)}`);
+  }
+
+  /** The folder of the upload when it exists for this key; undefined otherwise. */
+  private async uploadOf(
+    key: string,
+    uploadId: string,
+  ): Promise<{ dir: string; contentType: string } | undefined> {
+    if (!UPLOAD_ID.test(uploadId)) return undefined;
+    const dir = this.partsDir(uploadId);
+    let manifest: { key?: unknown; contentType?: unknown };
+    try {
+      manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'));
+    } catch (e) {
+      if (missing(e)) return undefined;
+      throw e;
+    }
+    if (manifest.key !== key) return undefined;
+    return { dir, contentType: String(manifest.contentType ?? 'application/octet-stream') };
+  }
+
+  /**
+   * The stored files of an upload's parts, by part number; a part sent again has a new file and,
+   * for a moment, the old one too: the newest counts, and complete takes the one its etag names.
+   */
+  private async partFiles(
+    dir: string,
+  ): Promise<Map<number, { file: string; etag: string; size: number; mtimeMs: number }[]>> {
+    const files = new Map<number, { file: string; etag: string; size: number; mtimeMs: number }[]>();
+    for (const entry of await readFolder(dir)) {
+      const m = PART_FILE.exec(entry.name);
+      if (!m || !entry.isFile()) continue;
+      let s: Awaited<ReturnType<typeof stat>>;
+      try {
+        s = await stat(join(dir, entry.name));
+      } catch (e) {
+        if (missing(e)) continue;
+        throw e;
+      }
+      const n = Number(m[1]);
+      const list = files.get(n) ?? [];
+      list.push({ file: join(dir, entry.name), etag: `"${m[2]}"`, size: s.size, mtimeMs: s.mtimeMs });
+      files.set(
+        n,
+        list.sort((a, b) => b.mtimeMs - a.mtimeMs || (a.file < b.file ? -1 : 1)),
+      );
+    }
+    return files;
+  }
+
+  /**
+   * Writes one part to a temp file, hashing it on the way, and renames it into the upload's folder
+   * as `{partNumber}.{md5}`; an earlier file of the same part is removed after. Returns its etag,
+   * or undefined when the upload does not exist (the folder is never created here).
+   */
+  private async putPart(key: string, uploadId: string, partNumber: number, body: Readable) {
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) return undefined;
+    const upload = await this.uploadOf(key, uploadId);
+    if (!upload) return undefined;
+    const tempDir = join(this.root, TEMP_DIR);
+    const temp = join(tempDir, randomUUID());
+    await mkdir(tempDir, { recursive: true });
+    const md5 = createHash('md5');
+    try {
+      await pipeline(
+        body,
+        new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            md5.update(chunk);
+            done(null, chunk);
+          },
+        }),
+        createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
+      );
+      const digest = md5.digest('hex');
+      const name = `${partNumber}.${digest}`;
+      try {
+        await rename(temp, join(upload.dir, name));
+      } catch (e) {
+        // Aborted (or completed) while the part arrived.
+        if (missing(e)) return undefined;
+        throw e;
+      }
+      const mine = await stat(join(upload.dir, name));
+      for (const older of (await this.partFiles(upload.dir)).get(partNumber) ?? []) {
+        if (older.file !== join(upload.dir, name) && older.mtimeMs <= mine.mtimeMs)
+          await rm(older.file, { force: true });
+      }
+      return `"${digest}"`;
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  /**
+   * Multipart uploads on local disk: the parts are files in `.tmp/parts/{uploadId}/` beside a
+   * manifest of key and content type, sent to signed part URLs of the local server, joined in
+   * order into the key by complete. Parts may have any size up to MAX_PART_BYTES.
+   */
+  private multipartUploads(): MultipartUploads {
+    return {
+      create: async (key, { contentType }) => {
+        this.pathOf(key);
+        const uploadId = randomBytes(16).toString('hex');
+        const dir = this.partsDir(uploadId);
+        await mkdir(dir, { recursive: true });
+        // Written and renamed: an upload is either there with its manifest or not there.
+        const temp = join(dir, `${MANIFEST}.${randomUUID()}`);
+        await writeFile(temp, JSON.stringify({ key, contentType }), { flag: 'wx' });
+        await rename(temp, join(dir, MANIFEST));
+        return { uploadId };
+      },
+      presignPart: async (key, uploadId, partNumber, { expiresIn }) => {
+        this.pathOf(key);
+        if (!UPLOAD_ID.test(uploadId)) throw this.noUpload(uploadId);
+        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS)
+          throw new StorageError('Unknown', TYPE, this.name, `invalid part number ${partNumber}`);
+        const expires = Math.floor(Date.now() / 1000) + expiresIn;
+        const max = this.options.maxPartBytes ?? MAX_PART_BYTES;
+        const query = new URLSearchParams({
+          storage: this.name,
+          key,
+          upload: uploadId,
+          part: String(partNumber),
+          max: String(max),
+          exp: String(expires),
+          sig: this.signPart(key, uploadId, partNumber, max, expires),
+        });
+        return {
+          method: 'PUT',
+          url: `${this.uploadBase()}?${query}`,
+          headers: {},
+          expiresAt: new Date(expires * 1000).toISOString(),
+        };
+      },
+      listParts: async (key, uploadId): Promise<StoredPart[]> => {
+        const upload = await this.uploadOf(key, uploadId);
+        if (!upload) throw this.noUpload(uploadId);
+        return [...(await this.partFiles(upload.dir)).entries()]
+          .map(([partNumber, files]) => {
+            const newest = files[0] as { etag: string; size: number };
+            return { partNumber, size: newest.size, etag: newest.etag };
+          })
+          .sort((a, b) => a.partNumber - b.partNumber);
+      },
+      complete: async (key, uploadId, parts: UploadedPart[]) => {
+        const target = this.pathOf(key);
+        const upload = await this.uploadOf(key, uploadId);
+        if (!upload) throw this.noUpload(uploadId);
+        const invalid = (message: string) =>
+          new StorageError('InvalidPart', TYPE, this.name, `multipart complete failed: ${message}`);
+        if (parts.length === 0) throw invalid('no parts given');
+        const stored = await this.partFiles(upload.dir);
+        const chosen = parts.map((p, i) => {
+          if (i > 0 && p.partNumber <= (parts[i - 1] as UploadedPart).partNumber)
+            throw invalid('the parts are not in ascending order');
+          const files = stored.get(p.partNumber) ?? [];
+          if (files.length === 0) throw invalid(`part ${p.partNumber} is not stored`);
+          const etag = p.etag === undefined ? undefined : `"${p.etag.replace(/"/g, '').toLowerCase()}"`;
+          const file = etag === undefined ? files[0] : files.find((f) => f.etag === etag);
+          if (!file) throw invalid(`part ${p.partNumber} is not stored with that etag`);
+          return file.file;
+        });
+        const tempDir = join(this.root, TEMP_DIR);
+        const temp = join(tempDir, randomUUID());
+        await mkdir(tempDir, { recursive: true });
+        try {
+          // The parts one after the other, streamed: a large upload is never held in memory.
+          const joined = async function* () {
+            for (const file of chosen) yield* createReadStream(file, { highWaterMark: 1024 * 1024 });
+          };
+          await pipeline(
+            Readable.from(joined()),
+            createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
+          );
+          await mkdir(dirname(target), { recursive: true });
+          await rename(temp, target);
+        } catch (e) {
+          await rm(temp, { force: true });
+          if (missing(e)) {
+            if (!(await this.uploadOf(key, uploadId))) throw this.noUpload(uploadId);
+            // The part file chosen was replaced by the same part sent again meanwhile.
+            throw invalid('a part was sent again while completing');
+          }
+          throw e;
+        }
+        await rm(upload.dir, { recursive: true, force: true, maxRetries: 3 });
+        return this.info(key, await stat(target));
+      },
+      abort: async (key, uploadId) => {
+        const upload = await this.uploadOf(key, uploadId);
+        if (upload) await rm(upload.dir, { recursive: true, force: true, maxRetries: 3 });
+      },
+    };
+  }
+
+  /**
+   * Deletes the folders of multipart uploads that nothing was written to since `olderThan` (no
+   * part, no manifest), and says how many. Meant for uploads abandoned without an abort; the age
+   * should be longer than an upload session lives.
+   */
+  async removeStaleParts(olderThan: Date): Promise<number> {
+    const partsRoot = join(this.root, TEMP_DIR, PARTS_DIR);
+    let removed = 0;
+    for (const entry of await readFolder(partsRoot)) {
+      if (!entry.isDirectory()) continue;
+      const dir = join(partsRoot, entry.name);
+      let newest = 0;
+      try {
+        newest = (await stat(dir)).mtimeMs;
+        for (const file of await readFolder(dir)) {
+          newest = Math.max(
+            newest,
+            (await lstat(join(dir, file.name)).catch(() => ({ mtimeMs: 0 }))).mtimeMs,
+          );
+        }
+      } catch (e) {
+        if (missing(e)) continue;
+        throw e;
+      }
+      if (newest >= olderThan.getTime()) continue;
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      removed++;
+    }
+    return removed;
   }
 
   async presignDownload(): Promise<string | null> {

@@ -10,6 +10,8 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
+  type ListPartsCommandOutput,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
@@ -41,6 +43,7 @@ import type {
   ObjectInfo,
   PresignedUpload,
   StorageBackend,
+  StoredPart,
 } from './contract';
 
 const TYPE = 's3';
@@ -366,6 +369,28 @@ export class S3Backend implements StorageBackend {
           throw this.fail('multipart presignPart', e);
         }
       },
+      listParts: async (Key, UploadId) => {
+        const parts: StoredPart[] = [];
+        let marker: string | undefined;
+        try {
+          // One page holds at most 1000 parts, an upload up to 10 000.
+          for (;;) {
+            const out: ListPartsCommandOutput = await this.client.send(
+              new ListPartsCommand({ Bucket, Key, UploadId, MaxParts: 1000, PartNumberMarker: marker }),
+            );
+            for (const p of out.Parts ?? []) {
+              if (p.PartNumber === undefined) continue;
+              parts.push({ partNumber: p.PartNumber, size: p.Size ?? 0, etag: p.ETag ?? '' });
+            }
+            const next = out.NextPartNumberMarker;
+            if (!out.IsTruncated || !next || next === marker) break;
+            marker = next;
+          }
+        } catch (e) {
+          throw this.fail('multipart listParts', e);
+        }
+        return parts.sort((a, b) => a.partNumber - b.partNumber);
+      },
       complete: async (Key, UploadId, parts) => {
         try {
           await this.client.send(
@@ -405,7 +430,12 @@ function classifyCode(code: string | undefined): StorageErrorKind | undefined {
   switch (code) {
     case 'NoSuchKey':
     case 'NotFound':
+    case 'NoSuchUpload':
       return 'NotFound';
+    case 'InvalidPart':
+    case 'InvalidPartOrder':
+    case 'EntityTooSmall':
+      return 'InvalidPart';
     case 'AccessDenied':
     case 'AllAccessDisabled':
     case 'AccountProblem':

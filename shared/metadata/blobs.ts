@@ -8,6 +8,8 @@ export interface Garbage {
   tenant: string;
   storage: string;
   key: string;
+  /** a multipart upload into `key` to abort first (its parts are bytes too) */
+  multipartUploadId?: string;
 }
 
 /** Transaction items plus the objects they turn into garbage. */
@@ -24,7 +26,7 @@ export async function getBlob(tenant: string, storage: string, md5: string): Pro
 }
 
 export const putGarbageItem = (g: Garbage, reason: string): TransactItem => ({
-  Put: { TableName: tableName(), Item: garbageItem(g.tenant, g.storage, g.key, reason) },
+  Put: { TableName: tableName(), Item: garbageItem(g, reason) },
 });
 
 /**

@@ -17,10 +17,6 @@ export async function forgetGarbage(garbage: Garbage[]): Promise<void> {
 /** Records objects as garbage before they are deleted, for a remover that has no transaction to do it in. */
 export async function markGarbage(garbage: Garbage[], reason: string): Promise<void> {
   await Promise.all(
-    garbage.map((g) =>
-      db().send(
-        new PutCommand({ TableName: tableName(), Item: garbageItem(g.tenant, g.storage, g.key, reason) }),
-      ),
-    ),
+    garbage.map((g) => db().send(new PutCommand({ TableName: tableName(), Item: garbageItem(g, reason) }))),
   );
 }

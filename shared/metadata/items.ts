@@ -74,6 +74,15 @@ export interface UploadSession {
   committedKey?: string;
   /** bumped by every change to a PENDING session, so an end "exactly as seen" can tell */
   version?: number;
+  /** direct uploads sent in parts: the backend's multipart upload that assembles into `key` */
+  multipart?: MultipartPlan;
+}
+
+/** A multipart direct upload: the backend's upload id, and the parts the client was told to send. */
+export interface MultipartPlan {
+  uploadId: string;
+  partSize: number;
+  parts: number;
 }
 
 /** One stored copy of content shared by every file uploaded with the same md5. */
@@ -95,6 +104,8 @@ export interface GarbageItem {
   tenant: string;
   storage: string;
   key: string;
+  /** the multipart upload that would assemble into `key`: aborted (its parts dropped) before the delete */
+  multipartUploadId?: string;
   reason: string;
   createdAt: string;
 }
@@ -160,9 +171,20 @@ export function sessionItem(session: UploadSession) {
   return { ...key, ...session, ...sweepAttributes(key, session.expiresAt) };
 }
 
-export function garbageItem(tenant: string, storage: string, key: string, reason: string, now = Date.now()) {
-  const k = garbageKey(tenant, storage, key);
-  const item: GarbageItem = { tenant, storage, key, reason, createdAt: new Date(now).toISOString() };
+export function garbageItem(
+  g: { tenant: string; storage: string; key: string; multipartUploadId?: string },
+  reason: string,
+  now = Date.now(),
+) {
+  const k = garbageKey(g.tenant, g.storage, g.key);
+  const item: GarbageItem = {
+    tenant: g.tenant,
+    storage: g.storage,
+    key: g.key,
+    ...(g.multipartUploadId ? { multipartUploadId: g.multipartUploadId } : {}),
+    reason,
+    createdAt: new Date(now).toISOString(),
+  };
   return { ...k, ...item, ...sweepAttributes(k, now) };
 }
 

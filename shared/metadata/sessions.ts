@@ -251,6 +251,8 @@ export async function endSession(
       tenant: session.tenant,
       storage: session.storage,
       key,
+      // The parts of a multipart upload not yet assembled into the staging key are bytes it owns.
+      ...(key === session.key && session.multipart ? { multipartUploadId: session.multipart.uploadId } : {}),
     }));
     const extra = [
       options.exact

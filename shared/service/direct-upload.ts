@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { PresignedUpload, StorageBackend } from '../backends/contract';
+import type { PresignedUpload, StorageBackend, UploadedPart } from '../backends/contract';
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError, fromStorageError, StorageError } from '../errors';
@@ -21,7 +21,17 @@ import { commitRecord, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
 import { fileExtension, newId, objectKey, stagingKey } from './keys';
 import { Meter } from './meter';
+import {
+  assembleParts,
+  MAX_SINGLE_UPLOAD_BYTES,
+  multipartOf,
+  pendingPlan,
+  planParts,
+  signParts,
+  storedParts,
+} from './multipart';
 import type { TenantPrincipal } from './principal';
+import { assertBytesAllowed, HeadTap } from './sniff';
 import { assertSize, assertTypeAllowed, normalizeContentType } from './validate';
 
 export interface SignUploadInput {
@@ -34,12 +44,14 @@ export interface SignUploadInput {
   expires?: number;
   visibility: Visibility;
   onConflict: OnConflict;
+  /** true: a multipart plan at any size; false: one request; absent: by MULTIPART_THRESHOLD_BYTES */
+  multipart?: boolean;
 }
 
-export interface SignedUpload extends PresignedUpload {
-  uploadId: string;
-  path: string;
-}
+/** One presigned request for the whole file, or a plan of parts signed later in batches. */
+export type SignedUpload =
+  | ({ uploadId: string; path: string; mode: 'single' } & PresignedUpload)
+  | { uploadId: string; path: string; mode: 'multipart'; partSize: number; parts: number; expiresAt: string };
 
 /**
  * getSignUrl: a PENDING session holding a reservation of the declared size, and the backend's
@@ -53,6 +65,14 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
   const contentType = normalizeContentType(input.contentType);
   assertTypeAllowed(contentType);
   assertSize(input.size, config.maxFileBytes);
+  const multipart = input.multipart ?? input.size > config.multipartThresholdBytes;
+  if (!multipart && input.size > MAX_SINGLE_UPLOAD_BYTES) {
+    throw new AppError(
+      'FILE_TOO_LARGE',
+      `One request uploads at most ${MAX_SINGLE_UPLOAD_BYTES} bytes; send larger files in parts (multipart)`,
+    );
+  }
+  const plan = multipart ? planParts(input.size) : undefined;
   if (input.onConflict === 'fail') {
     const existing = await getFileRecord(input.principal.tenant, backend.name, path);
     if (existing && !isExpired(existing))
@@ -60,12 +80,23 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
   }
   const uploadId = newId();
   const now = Date.now();
+  const key = stagingKey(input.principal.tenant, uploadId, fileExtension(path));
+  // The backend's multipart upload exists before the session that owns it, so the session can
+  // name it (and whoever ends the session aborts it); if the session cannot open, it is aborted here.
+  let backendUploadId: string | undefined;
+  if (plan) {
+    try {
+      ({ uploadId: backendUploadId } = await multipartOf(backend).create(key, { contentType }));
+    } catch (e) {
+      throw e instanceof StorageError ? fromStorageError(e) : e;
+    }
+  }
   const session: UploadSession = {
     uploadId,
     tenant: input.principal.tenant,
     storage: backend.name,
     path,
-    key: stagingKey(input.principal.tenant, uploadId, fileExtension(path)),
+    key,
     kind: 'direct',
     status: 'PENDING',
     reservedBytes: input.size,
@@ -76,12 +107,31 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
     onConflict: input.onConflict,
     uploadUser: input.principal.userId,
     createdAt: new Date(now).toISOString(),
-    expiresAt: now + (config.presignTtlSeconds + config.pendingGraceSeconds) * 1000,
+    expiresAt: plan
+      ? now + config.multipartTtlSeconds * 1000
+      : now + (config.presignTtlSeconds + config.pendingGraceSeconds) * 1000,
+    ...(plan && backendUploadId ? { multipart: { uploadId: backendUploadId, ...plan } } : {}),
   };
-  if ((await openSession(session)) !== 'ok') {
+  const opened = await openSession(session).catch(async (e: unknown) => {
+    if (backendUploadId) await abortQuietly(backend, key, backendUploadId);
+    throw e;
+  });
+  if (opened !== 'ok') {
+    if (backendUploadId) await abortQuietly(backend, key, backendUploadId);
     throw new AppError('QUOTA_EXCEEDED', 'The upload does not fit in the remaining quota', {
       requestedBytes: session.reservedBytes,
     });
+  }
+  if (session.multipart) {
+    const { partSize, parts } = session.multipart;
+    return {
+      uploadId,
+      path,
+      mode: 'multipart',
+      partSize,
+      parts,
+      expiresAt: new Date(session.expiresAt).toISOString(),
+    };
   }
   try {
     const instructions = await backend.presignUpload(session.key, {
@@ -89,12 +139,73 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
       maxBytes: input.size,
       expiresIn: config.presignTtlSeconds,
     });
-    return { uploadId, path, ...instructions };
+    return { uploadId, path, mode: 'single', ...instructions };
   } catch (e) {
     const { garbage } = await endSession(session, { reason: 'presign failed' });
     await collectGarbage(garbage);
     throw e instanceof StorageError ? fromStorageError(e) : e;
   }
+}
+
+async function abortQuietly(backend: StorageBackend, key: string, uploadId: string) {
+  await backend.multipart?.abort(key, uploadId).catch((e: unknown) => {
+    // S3's lifecycle rule (and the audit elsewhere) finds what is left.
+    logger.warn('a multipart upload without a session was left behind', { key, error: e as Error });
+  });
+}
+
+const sessionOf = async (principal: TenantPrincipal, uploadId: string) =>
+  getSession(principal.tenant, uploadId);
+
+/** Presigned URLs for a batch of a multipart upload's parts. */
+export async function signUploadParts(principal: TenantPrincipal, uploadId: string, partNumbers: number[]) {
+  const { session, plan } = pendingPlan(await sessionOf(principal, uploadId));
+  return signParts(session, plan, partNumbers);
+}
+
+/** What a resuming client needs: the plan and the parts the storage already holds. */
+export async function listUploadParts(principal: TenantPrincipal, uploadId: string) {
+  const { session, plan } = pendingPlan(await sessionOf(principal, uploadId));
+  const uploaded = await storedParts(session, plan);
+  return { uploadId, partSize: plan.partSize, parts: plan.parts, uploaded };
+}
+
+/**
+ * Aborts a direct upload that is not complete: the reservation is given back, the parts and
+ * any staged bytes become garbage. Idempotent: an unknown (or already aborted) upload is fine.
+ */
+export async function abortUpload(principal: TenantPrincipal, uploadId: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const session = await sessionOf(principal, uploadId);
+    if (session?.kind !== 'direct') return;
+    if (session.status === 'COMPLETED') {
+      throw new AppError('UPLOAD_COMPLETED', 'The upload is already complete; delete the file instead');
+    }
+    const { ended, garbage } = await endSession(session, { reason: 'aborted' });
+    if (ended) {
+      await collectGarbage(garbage);
+      return;
+    }
+  }
+  throw new AppError('SERVICE_BUSY', 'The upload keeps changing; try again');
+}
+
+/** A direct upload as its client sees it: waiting for bytes (PENDING), or READY with its file. */
+export async function uploadStatus(principal: TenantPrincipal, uploadId: string) {
+  const session = await sessionOf(principal, uploadId);
+  if (session?.kind !== 'direct') throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
+  const base = {
+    uploadId,
+    path: session.path,
+    storage: session.storage,
+    mode: session.multipart ? ('multipart' as const) : ('single' as const),
+    size: session.reservedBytes,
+    ...(session.multipart ? { partSize: session.multipart.partSize, parts: session.multipart.parts } : {}),
+  };
+  if (session.status === 'COMPLETED') {
+    return { ...base, status: 'READY' as const, file: await completedFile(session) };
+  }
+  return { ...base, status: 'PENDING' as const, expiresAt: new Date(session.expiresAt).toISOString() };
 }
 
 /** How long a complete call waits for a finalize of the same upload that is running elsewhere. */
@@ -105,10 +216,18 @@ const COMPLETE_WAIT_MS = 10_000;
  * md5 if given) and commits it, or refuses it (object deleted, reservation released). Idempotent:
  * a repeated call answers with the file it completed.
  */
-export async function completeUpload(principal: TenantPrincipal, uploadId: string): Promise<FileRecord> {
+export async function completeUpload(
+  principal: TenantPrincipal,
+  uploadId: string,
+  parts?: UploadedPart[],
+): Promise<FileRecord> {
   const session = await getSession(principal.tenant, uploadId);
   // Only direct uploads are completed by their client; an API upload commits itself.
   if (session?.kind !== 'direct') throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
+  // Parts are joined into the staging object first; from there on it is an ordinary finalize
+  // (the storage event of that object may run the same finalize at the same time).
+  if (session.status === 'PENDING' && session.multipart)
+    await assembleParts(session, session.multipart, parts);
   return finalizeSession(session, { waitMs: COMPLETE_WAIT_MS });
 }
 
@@ -207,10 +326,16 @@ async function promoteAndCommit(
     await failpoint('finalize.after-copy');
     // The staging object may have been replaced between the head and the copy: check the copy.
     if (promoted.size > session.reservedBytes) return await refuse(tooLarge(session));
-    const digests = await hashObject(backend, target, promoted.size);
+    const { digests, head } = await hashObject(backend, target, promoted.size);
     if (session.md5 && session.md5 !== digests.md5) {
       return await refuse(new AppError('MD5_MISMATCH', 'The md5 given does not match the uploaded bytes'));
     }
+    const typeRefused = await assertBytesAllowed(head).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (typeRefused instanceof AppError) return await refuse(typeRefused);
+    if (typeRefused) throw typeRefused;
     const record = recordFromSession(session, { key: target, size: promoted.size, ...digests });
     await failpoint('finalize.before-commit');
     let committed: Awaited<ReturnType<typeof commitRecord>>;
@@ -264,10 +389,11 @@ const tooLarge = (session: UploadSession) =>
     `The uploaded object is larger than the declared ${session.reservedBytes} bytes`,
   );
 
-/** md5 and sha256 of a stored object, streamed (on worker threads when it is large). */
+/** md5 and sha256 of a stored object, streamed (on worker threads when it is large), and its first bytes. */
 async function hashObject(backend: StorageBackend, key: string, size: number) {
   const meter = new Meter(size, size);
+  const tap = new HeadTap();
   const { body } = await backend.get(key);
-  await pipeline(body, meter, new Writable({ write: (_c, _e, done) => done() }));
-  return meter.digests();
+  await pipeline(body, tap, meter, new Writable({ write: (_c, _e, done) => done() }));
+  return { digests: await meter.digests(), head: tap.head() };
 }

@@ -1,4 +1,5 @@
 import { getStorage } from '../backends/registry';
+import { StorageError } from '../errors';
 import { failpoint } from '../faults';
 import { logger } from '../logger';
 import { forgetGarbage, type Garbage } from '../metadata/garbage';
@@ -16,7 +17,7 @@ export async function collectGarbage(garbage: Garbage[]): Promise<number> {
   for (const [storage, list] of byStorage) {
     try {
       await failpoint('gc.before-delete');
-      await getStorage(storage).deleteMany(list.map((g) => g.key));
+      await deleteObjects(storage, list);
       await failpoint('gc.before-forget');
       await forgetGarbage(list);
       collected += list.length;
@@ -25,4 +26,20 @@ export async function collectGarbage(garbage: Garbage[]): Promise<number> {
     }
   }
   return collected;
+}
+
+/**
+ * Deletes garbage objects of one storage: multipart uploads that would assemble into a key are
+ * aborted first (their parts are stored bytes; one already completed or aborted is fine), then
+ * the keys go in one batch.
+ */
+export async function deleteObjects(storage: string, garbage: Garbage[]): Promise<void> {
+  const backend = getStorage(storage);
+  for (const g of garbage) {
+    if (!g.multipartUploadId || !backend.multipart) continue;
+    await backend.multipart.abort(g.key, g.multipartUploadId).catch((e: unknown) => {
+      if (!(e instanceof StorageError && e.kind === 'NotFound')) throw e;
+    });
+  }
+  await backend.deleteMany(garbage.map((g) => g.key));
 }

@@ -28,6 +28,14 @@ export const stagingKey = (tenant: string, uploadId: string, ext: string) =>
  * to its incarnation (the upload that claimed it), so a blob released and claimed again never
  * shares an object key with its predecessor.
  */
+const STAGING_KEY = new RegExp(`^${STAGING_PREFIX}([^/]+)/([0-9a-f]{32})(\\.[a-z0-9]{1,16})?$`);
+
+/** The tenant and upload of a staging key (stagingKey's inverse); undefined for any other key. */
+export function parseStagingKey(key: string): { tenant: string; uploadId: string } | undefined {
+  const [, tenant, uploadId] = STAGING_KEY.exec(key) ?? [];
+  return tenant && uploadId ? { tenant, uploadId } : undefined;
+}
+
 export const blobObjectKey = (tenant: string, md5: string, owner: string, ext: string) =>
   `${tenant}/blobs/${md5}-${owner}${ext}`;
 

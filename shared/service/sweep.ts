@@ -9,11 +9,12 @@ import { removeFileRecord } from '../metadata/files';
 import { forgetGarbage } from '../metadata/garbage';
 import type { FileRecord, GarbageItem, UploadSession } from '../metadata/items';
 import { SWEEP_SHARDS } from '../metadata/schema';
-import { endSession, forgetCompleted } from '../metadata/sessions';
+import { endSession, forgetCompleted, getSession } from '../metadata/sessions';
 import { loadSweeperState, saveSweeperState } from '../metadata/state';
 import { getDueItem, type ItemKey, postpone, queryDue } from '../metadata/sweep-index';
 import { isConditionFailed } from '../metadata/transact';
-import { STAGING_PREFIX } from './keys';
+import { deleteObjects } from './gc';
+import { parseStagingKey, STAGING_PREFIX } from './keys';
 
 export interface SweepResult {
   files: number;
@@ -174,12 +175,13 @@ async function deleteGarbage(
   for (const g of made) entry(g.storage).garbage.push(g);
   for (const f of found) {
     const e = entry(f.item.storage);
-    e.garbage.push({ tenant: f.item.tenant, storage: f.item.storage, key: f.item.key });
+    const { tenant, storage, key, multipartUploadId } = f.item;
+    e.garbage.push({ tenant, storage, key, ...(multipartUploadId ? { multipartUploadId } : {}) });
     e.found.push(f);
   }
   for (const [storage, batch] of byStorage) {
     try {
-      await getStorage(storage).deleteMany(batch.garbage.map((g) => g.key));
+      await deleteObjects(storage, batch.garbage);
       await forgetGarbage(batch.garbage);
       result.garbage += batch.garbage.length;
     } catch (e) {
@@ -196,6 +198,13 @@ async function deleteGarbage(
   }
 }
 
+/** A multipart upload assembled into its staging key lives longer than a single upload's URL. */
+async function awaitedBySession(key: string): Promise<boolean> {
+  const owner = parseStagingKey(key);
+  if (!owner) return false;
+  return (await getSession(owner.tenant, owner.uploadId))?.status === 'PENDING';
+}
+
 /**
  * Staging objects no session can still be waiting for (a client that wrote again after complete,
  * an upload that landed after its session was reaped), and on local disk the temp files of writes
@@ -210,14 +219,19 @@ async function removeLeftovers(now: number, deadline: number, result: SweepResul
       const backend = getStorage(name);
       if (backend instanceof LocalDiskBackend) {
         result.leftovers += await backend.removeStaleTemp(new Date(now - config.pendingGraceSeconds * 1000));
+        // Parts of multipart uploads no session can still complete (it lives MULTIPART_TTL_SECONDS).
+        result.leftovers += await backend.removeStaleParts(
+          new Date(now - (config.multipartTtlSeconds + config.pendingGraceSeconds) * 1000),
+        );
       }
       let cursor: string | undefined;
       do {
         if (Date.now() >= deadline) return false;
         const page = await backend.list(STAGING_PREFIX, { cursor, limit: 1000 });
-        const stale = page.items
-          .filter((o) => (o.lastModified?.getTime() ?? 0) < stagingCutoff)
-          .map((o) => o.key);
+        const old = page.items.filter((o) => (o.lastModified?.getTime() ?? 0) < stagingCutoff);
+        const stale = (
+          await Promise.all(old.map(async (o) => ((await awaitedBySession(o.key)) ? [] : [o.key])))
+        ).flat();
         if (stale.length) {
           await backend.deleteMany(stale);
           result.leftovers += stale.length;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * A small Aliyun OSS stand-in for tests: one bucket in memory, the subset of the OSS API the
  * adapter uses (PutObject, CopyObject, GetObject with Range and response-* overrides, HeadObject,
- * DeleteObject, DeleteMultipleObjects, ListObjectsV2, multipart uploads), and every request
+ * DeleteObject, DeleteMultipleObjects, ListObjectsV2, multipart uploads with ListParts), and every request
  * authenticated the way OSS does it (x-oss-copy-source is an x-oss-* header, so it is signed):
  *
  * - V1 (`Authorization: OSS ak:signature`, or `OSSAccessKeyId`/`Expires`/`Signature` in the URL):
@@ -491,7 +491,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
   const xmlAnswer = (res: ServerResponse, body: string) =>
     send(res, 200, `<?xml version="1.0" encoding="UTF-8"?>\n${body}`, { 'content-type': 'application/xml' });
 
-  /** InitiateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload. */
+  /** InitiateMultipartUpload, UploadPart, ListParts, CompleteMultipartUpload, AbortMultipartUpload. */
   const multipart = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -523,6 +523,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       upload.parts.set(partNumber, { data, etag });
       return send(res, 200, '', { etag });
     }
+    if (req.method === 'GET') return listParts(res, key, uploadId, upload.parts, q);
     if (req.method === 'DELETE') {
       uploads.delete(uploadId);
       return send(res, 204);
@@ -566,6 +567,37 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       );
     }
     throw new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+  };
+
+  /** ListParts: the parts above part-number-marker, max-parts (default and at most 1000) at a time. */
+  const listParts = (
+    res: ServerResponse,
+    key: string,
+    uploadId: string,
+    parts: Map<number, { data: Buffer; etag: string }>,
+    q: Map<string, string | null>,
+  ) => {
+    const maxParts = Math.min(Number(q.get('max-parts') ?? 1000), 1000);
+    const marker = Number(q.get('part-number-marker') ?? 0);
+    if (!Number.isInteger(maxParts) || maxParts < 1 || !Number.isInteger(marker) || marker < 0)
+      throw new OssError(400, 'InvalidArgument', 'max-parts or part-number-marker is not valid');
+    const numbers = [...parts.keys()].filter((n) => n > marker).sort((a, b) => a - b);
+    const page = numbers.slice(0, maxParts);
+    const truncated = numbers.length > page.length;
+    const xml = page
+      .map((n) => {
+        const part = parts.get(n) as { data: Buffer; etag: string };
+        return `<Part><PartNumber>${n}</PartNumber><LastModified>${new Date().toISOString()}</LastModified><ETag>${xmlEscape(
+          part.etag,
+        )}</ETag><Size>${part.data.length}</Size></Part>`;
+      })
+      .join('');
+    return xmlAnswer(
+      res,
+      `<ListPartsResult><Bucket>${options.bucket}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId><PartNumberMarker>${marker}</PartNumberMarker><NextPartNumberMarker>${
+        page[page.length - 1] ?? marker
+      }</NextPartNumberMarker><MaxParts>${maxParts}</MaxParts><IsTruncated>${truncated}</IsTruncated>${xml}</ListPartsResult>`,
+    );
   };
 
   const list = (res: ServerResponse, q: Map<string, string | null>) => {

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import type { AppError } from '../../shared/errors';
 import type { FileRecord } from '../../shared/metadata/items';
+import { type SignUploadInput, signUpload } from '../../shared/service/direct-upload';
 import type { TenantPrincipal } from '../../shared/service/principal';
 import { type UploadInput, uploadFile } from '../../shared/service/upload';
 import { quotaMismatch } from './invariants';
@@ -58,4 +59,11 @@ export async function failure(p: Promise<unknown>): Promise<string> {
     return `${(e as AppError).status} ${(e as AppError).code}`;
   }
   return 'no error';
+}
+
+/** signUpload for a file sent in one request: the tests that read its URL need that mode. */
+export async function signSingleUpload(input: SignUploadInput) {
+  const signed = await signUpload(input);
+  if (signed.mode !== 'single') throw new Error(`expected a single upload, got ${signed.mode}`);
+  return signed;
 }

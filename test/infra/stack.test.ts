@@ -424,9 +424,12 @@ describe('StorageStack template', () => {
         }
         const o = access.objects ?? {};
         const objectActions = [
-          ...(o.read ? [...OBJECT_ACTIONS.read, 's3:ListBucket'] : []),
-          ...(o.write ? OBJECT_ACTIONS.write : []),
-          ...(o.delete ? OBJECT_ACTIONS.delete : []),
+          ...new Set([
+            ...(o.read ? [...OBJECT_ACTIONS.read, 's3:ListBucket'] : []),
+            ...(o.write ? OBJECT_ACTIONS.write : []),
+            ...(o.delete ? OBJECT_ACTIONS.delete : []),
+            ...(o.parts ? OBJECT_ACTIONS.parts : []),
+          ]),
         ];
         expect(actionsOf(grants, 's3:'), fn).toEqual(objectActions.sort());
         expect(actionsOf(grants, 'logs:'), fn).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);

@@ -30,8 +30,13 @@ export interface ContractTarget {
    * reserves but encodeURIComponent does not encode (' ( ) ! *), as in filename*=UTF-8''...
    */
   verifiesRfc3986Query?: boolean;
-  /** false when the server has no AbortMultipartUpload. */
-  abortsMultipart?: boolean;
+  /**
+   * true where the storage has no multipart upload object (Azure: staged blocks of a blob): there
+   * listParts of an aborted or completed upload is [], elsewhere StorageError NotFound.
+   */
+  uploadsListEmptyWhenGone?: boolean;
+  /** true where parts answer no ETag (Azure's Put Block), so complete does not compare the ones given. */
+  ignoresPartEtags?: boolean;
   /**
    * false when the server cannot find a copy source whose key holds characters that a URL path
    * reserves (+ = & ; , @ $), because it decodes the copy-source header only partly.
@@ -490,7 +495,6 @@ export function describeBackendContract(name: string, factory: () => Promise<Con
         size: whole.length,
       });
 
-      if (target.abortsMultipart === false) return;
       const abandoned = `${p}multi/abandoned.bin`;
       const second = await mp.create(abandoned, { contentType: 'application/octet-stream' });
       const part = await mp.presignPart(abandoned, second.uploadId, 1, { expiresIn: 60 });
@@ -500,6 +504,109 @@ export function describeBackendContract(name: string, factory: () => Promise<Con
       await mp.abort(abandoned, second.uploadId);
       await expect(mp.abort(abandoned, second.uploadId)).resolves.toBeUndefined();
       expect(await b.head(abandoned)).toBeNull();
+    });
+
+    it('multipart resume: listParts shows the parts sent, a part sent again replaces, complete checks the parts', async () => {
+      const mp = b.multipart;
+      if (!mp) return;
+      const key = `${p}resume/ré sumé.bin`;
+      const gone = async (uploadId: string) => {
+        if (target.uploadsListEmptyWhenGone) expect(await mp.listParts(key, uploadId)).toEqual([]);
+        else expect(await caught(mp.listParts(key, uploadId))).toMatchObject({ kind: 'NotFound' });
+      };
+      const data = [randomBytes(5 * MiB), randomBytes(5 * MiB), randomBytes(777)] as const;
+      const { uploadId } = await mp.create(key, { contentType: 'application/octet-stream' });
+      expect(await mp.listParts(key, uploadId)).toEqual([]);
+      /** PUTs a part as a browser would; the ETag it answered (none on Azure). */
+      const send = async (partNumber: number, body: Buffer) => {
+        const part = await mp.presignPart(key, uploadId, partNumber, { expiresIn: 60 });
+        const res = await fetch(reachable(part.url), { method: 'PUT', headers: part.headers, body });
+        expect(res.status, await res.clone().text()).toBeLessThan(300);
+        await res.body?.cancel();
+        return res.headers.get('etag') ?? undefined;
+      };
+      const first = await send(1, data[0]);
+      const third = await send(3, data[2]);
+      const listed = await mp.listParts(key, uploadId);
+      expect(listed.map((part) => [part.partNumber, part.size])).toEqual([
+        [1, 5 * MiB],
+        [3, 777],
+      ]);
+      for (const part of listed) expect(part.etag).toMatch(/\S/);
+      if (first !== undefined) expect(listed[0]?.etag).toBe(first);
+      if (third !== undefined) expect(listed[1]?.etag).toBe(third);
+
+      // Part 1 again, one byte longer: it replaces the first one.
+      const replacement = randomBytes(5 * MiB + 1);
+      const again = await send(1, replacement);
+      const relisted = await mp.listParts(key, uploadId);
+      expect(relisted.map((part) => [part.partNumber, part.size])).toEqual([
+        [1, 5 * MiB + 1],
+        [3, 777],
+      ]);
+      if (again !== undefined) expect(relisted[0]?.etag).toBe(again);
+      const etagOf = (n: number) => relisted.find((part) => part.partNumber === n)?.etag;
+
+      // Part 2 never sent, an etag that is no part's, the replaced part's old etag: refused, nothing stored.
+      const refused = async (parts: { partNumber: number; etag?: string }[]) => {
+        const error = await caught(
+          mp.complete(key, uploadId, parts, { contentType: 'application/octet-stream' }),
+        );
+        expect(error).toBeInstanceOf(StorageError);
+        expect(error).toMatchObject({ kind: 'InvalidPart', storageType: b.type, instance: b.name });
+        expect(await b.head(key)).toBeNull();
+      };
+      const fake = `"${'0123456789abcdef'.repeat(2)}"`;
+      await refused([
+        { partNumber: 1, etag: etagOf(1) },
+        { partNumber: 2, etag: fake },
+        { partNumber: 3, etag: etagOf(3) },
+      ]);
+      if (!target.ignoresPartEtags)
+        await refused([
+          { partNumber: 1, etag: fake },
+          { partNumber: 3, etag: etagOf(3) },
+        ]);
+      if (!target.ignoresPartEtags && first !== undefined && first !== again)
+        await refused([
+          { partNumber: 1, etag: first },
+          { partNumber: 3, etag: etagOf(3) },
+        ]);
+      // A refused complete leaves the upload as it was.
+      expect((await mp.listParts(key, uploadId)).map((part) => part.partNumber)).toEqual([1, 3]);
+
+      await send(2, data[1]);
+      const all = await mp.listParts(key, uploadId);
+      expect(all.map((part) => part.partNumber)).toEqual([1, 2, 3]);
+      const info = await mp.complete(
+        key,
+        uploadId,
+        all.map(({ partNumber, etag }) => ({ partNumber, etag })),
+        { contentType: 'application/octet-stream' },
+      );
+      const whole = Buffer.concat([replacement, data[1], data[2]]);
+      expect(info).toMatchObject({ key, size: whole.length });
+      expect(await streamSha256((await b.get(key)).body)).toEqual({
+        sha256: createHash('sha256').update(whole).digest('hex'),
+        size: whole.length,
+      });
+      await gone(uploadId);
+
+      // Aborted: its parts are gone, listParts says so, and no object appears.
+      const abandonedKey = `${p}resume/abandoned.bin`;
+      const second = await mp.create(abandonedKey, { contentType: 'application/octet-stream' });
+      const part = await mp.presignPart(abandonedKey, second.uploadId, 1, { expiresIn: 60 });
+      const res = await fetch(reachable(part.url), { method: 'PUT', headers: part.headers, body: data[2] });
+      expect(res.status).toBeLessThan(300);
+      await res.body?.cancel();
+      expect((await mp.listParts(abandonedKey, second.uploadId)).map((x) => x.size)).toEqual([777]);
+      await mp.abort(abandonedKey, second.uploadId);
+      if (target.uploadsListEmptyWhenGone)
+        expect(await mp.listParts(abandonedKey, second.uploadId)).toEqual([]);
+      else
+        expect(await caught(mp.listParts(abandonedKey, second.uploadId))).toMatchObject({ kind: 'NotFound' });
+      expect(await b.head(abandonedKey)).toBeNull();
+      expect((await b.list(`${p}resume/`)).items.map((i) => i.key)).toEqual([key]);
     });
 
     it('a wrong secret is a typed InvalidCredentials; an unreachable server is Unavailable', async () => {

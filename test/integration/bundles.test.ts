@@ -153,6 +153,15 @@ describe('function bundles in fresh Node processes', () => {
     expect(done.statusCode).toBe(200);
     expect(jsonOf(done)).toMatchObject({ id: uploadId, size: scan.length, status: 'READY' });
     expect(unknown.statusCode).toBe(404);
+    const [status] = await invoke('get-upload', [
+      retarget(readEvent('get-upload'), `/v1/uploads/${uploadId}`),
+    ]);
+    expect(jsonOf(status)).toMatchObject({ status: 'READY', file: { id: uploadId } });
+    // The sample ids are unknown: 404 for the part routes, 204 for an abort (idempotent).
+    const [signParts] = await invoke('sign-parts', [readEvent('sign-parts')]);
+    const [listParts] = await invoke('list-parts', [readEvent('list-parts')]);
+    const [abort] = await invoke('abort-upload', [readEvent('abort-upload')]);
+    expect([signParts.statusCode, listParts.statusCode, abort.statusCode]).toEqual([404, 404, 204]);
   });
 
   it('get-usage, set-quota, recalculate-usage and list-storages: 200', async () => {

@@ -285,7 +285,7 @@ describe('events/: every handler with its sample event', () => {
     const r = await invoke('sign-upload');
     expect(r.statusCode).toBe(201);
     const signed = jsonOf(r);
-    expect(signed).toMatchObject({ path: 'docs/scan.pdf', method: 'PUT' });
+    expect(signed).toMatchObject({ path: 'docs/scan.pdf', mode: 'single', method: 'PUT' });
     expect(signed.headers).toEqual({ 'content-type': 'application/pdf' });
     expect(signed.url).toMatch(/^http:\/\/localhost:3000\/_local\/upload\?/);
     uploadId = signed.uploadId;
@@ -327,6 +327,30 @@ describe('events/: every handler with its sample event', () => {
     const again = await invoke('complete-upload', event);
     expect(again.statusCode).toBe(200);
     expect(jsonOf(again).id).toBe(uploadId);
+  });
+
+  it('get-upload, sign-parts, list-parts, abort-upload: the sample id is unknown; the completed upload is READY', async () => {
+    for (const fn of ['get-upload', 'sign-parts', 'list-parts']) {
+      const r = await invoke(fn);
+      expect(r.statusCode, fn).toBe(404);
+      expect(jsonOf(r).error.code, fn).toBe('UPLOAD_NOT_FOUND');
+    }
+    // Aborting is idempotent: an unknown upload is already gone.
+    expect((await invoke('abort-upload')).statusCode).toBe(204);
+    const status = await invoke('get-upload', retarget(readEvent('get-upload'), `/v1/uploads/${uploadId}`));
+    expect(status.statusCode).toBe(200);
+    expect(jsonOf(status)).toMatchObject({
+      uploadId,
+      mode: 'single',
+      status: 'READY',
+      file: { id: uploadId },
+    });
+    const abort = await invoke(
+      'abort-upload',
+      retarget(readEvent('abort-upload'), `/v1/uploads/${uploadId}`),
+    );
+    expect(abort.statusCode).toBe(409);
+    expect(jsonOf(abort).error.code).toBe('UPLOAD_COMPLETED');
   });
 
   const totalBytes = () => report.length + welcome.length + scan.length;

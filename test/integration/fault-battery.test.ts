@@ -14,14 +14,14 @@ import {
   recordFailpoints,
   stopRecording,
 } from '../../shared/faults';
-import { completeUpload, signUpload } from '../../shared/service/direct-upload';
+import { completeUpload } from '../../shared/service/direct-upload';
 import { findFile } from '../../shared/service/read';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { s3Event } from '../helpers/integrity';
 import { fileAt, violations } from '../helpers/invariants';
-import { md5, upload } from '../helpers/service-helpers';
+import { md5, signSingleUpload, upload } from '../helpers/service-helpers';
 
 /**
  * The fault-injection battery: every use case is run once to learn which steps it passes (the
@@ -79,7 +79,7 @@ const expectGone = async (tenant: string, path: string) => {
 };
 
 async function signed(tenant: string, path: string, data: string) {
-  const s = await signUpload({
+  const s = await signSingleUpload({
     principal: principal(tenant),
     path,
     size: data.length,
@@ -203,7 +203,7 @@ const useCases: UseCase[] = [
     setup: async (t) => {
       await upload(principal(t), 'old.txt', OLD, { expires: 1 });
       await upload(principal(t), 'blob.txt', X, { md5: md5(X), expires: 1 });
-      await signUpload({
+      await signSingleUpload({
         principal: principal(t),
         path: 'never.bin',
         size: 9,

@@ -15,7 +15,7 @@ import { getStorage } from '../../shared/backends/registry';
 import { db, tableName } from '../../shared/metadata/client';
 import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
-import { completeUpload, signUpload } from '../../shared/service/direct-upload';
+import { completeUpload } from '../../shared/service/direct-upload';
 import { listFiles } from '../../shared/service/list';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
@@ -23,7 +23,14 @@ import { uploadFile } from '../../shared/service/upload';
 import { recalculateUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { gate, pausedBody, readFileBytes, s3Event } from '../helpers/integrity';
-import { expectQuotaConsistent, failure, md5, storedFiles, upload } from '../helpers/service-helpers';
+import {
+  expectQuotaConsistent,
+  failure,
+  md5,
+  signSingleUpload,
+  storedFiles,
+  upload,
+} from '../helpers/service-helpers';
 
 /**
  * Each case reproduces one failure of the integrity issue (#8) that was seen on main before the
@@ -58,7 +65,7 @@ describe('1. a finalize race never deletes committed bytes', () => {
       const tenant = `race-${onConflict}`;
       const t = principal(tenant);
       const data = 'direct upload bytes';
-      const signed = await signUpload({
+      const signed = await signSingleUpload({
         principal: t,
         path: 'doc.pdf',
         contentType: 'application/pdf',
@@ -103,7 +110,7 @@ describe('2. a signed upload URL cannot change a finalized file', () => {
   it('a second PUT after complete leaves the file and its md5 as verified', async () => {
     const t = principal('swap');
     const original = 'verified content';
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: t,
       path: 'a.txt',
       size: original.length,
@@ -126,7 +133,7 @@ describe('2. a signed upload URL cannot change a finalized file', () => {
 
   it('an upload that lands after its session was reaped leaves no bytes behind', async () => {
     const t = principal('late');
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: t,
       path: 'late.bin',
       size: 10,
@@ -307,7 +314,7 @@ describe('6. DynamoDB TTL never deletes an item whose deletion has side effects'
     const t = principal(tenant);
     await upload(t, 'expiring.txt', 'bye', { expires: 60 });
     await upload(t, 'dedupe.txt', 'blob', { md5: md5('blob'), expires: 60 });
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: t,
       path: 'pending.bin',
       size: 5,

@@ -7,7 +7,7 @@ import { getStorage } from '../../shared/backends/registry';
 import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getSession } from '../../shared/metadata/sessions';
-import { completeUpload, signUpload } from '../../shared/service/direct-upload';
+import { completeUpload } from '../../shared/service/direct-upload';
 import { OFFLOAD_MIN_BYTES } from '../../shared/service/hasher';
 import { createLink, openPreview } from '../../shared/service/links';
 import { listFiles } from '../../shared/service/list';
@@ -16,7 +16,14 @@ import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
 import { recalculateUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
-import { expectQuotaConsistent, failure, md5, storedFiles, upload } from '../helpers/service-helpers';
+import {
+  expectQuotaConsistent,
+  failure,
+  md5,
+  signSingleUpload,
+  storedFiles,
+  upload,
+} from '../helpers/service-helpers';
 
 let env: TestEnv;
 let root: string;
@@ -94,7 +101,7 @@ describe('expiry (integration)', () => {
 
   it('reaps abandoned direct uploads: reservation released, stray bytes deleted', async () => {
     const t = principal('exp-abandon');
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: t,
       path: 'big.bin',
       size: 1000,
@@ -122,7 +129,7 @@ describe('direct upload (integration)', () => {
 
   it('sign -> upload to the signed URL -> complete makes a READY file; complete again answers the same', async () => {
     const t = principal('direct-ok');
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: t,
       path: 'in/photo.jpg',
       contentType: 'image/jpeg',
@@ -152,7 +159,7 @@ describe('direct upload (integration)', () => {
     const t = principal('direct-big');
     const data = randomBytes(OFFLOAD_MIN_BYTES + 77);
     const sign = (path: string, hash: string) =>
-      signUpload({
+      signSingleUpload({
         principal: t,
         path,
         size: data.length,
@@ -177,7 +184,7 @@ describe('direct upload (integration)', () => {
 
   it('two completes at once both answer with the file, and its bytes stay', async () => {
     const t = principal('direct-race');
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: t,
       path: 'race.txt',
       size: 10,
@@ -197,7 +204,7 @@ describe('direct upload (integration)', () => {
 
   it('a signed URL refuses a tampered signature, a bigger body, and an expired link', async () => {
     const t = principal('direct-url');
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: t,
       path: 'a.bin',
       size: 4,
@@ -214,7 +221,7 @@ describe('direct upload (integration)', () => {
 
   it('complete rejects bytes larger than declared or with a wrong md5, deletes them and releases the reservation', async () => {
     const t = principal('direct-bad');
-    const big = await signUpload({
+    const big = await signSingleUpload({
       principal: t,
       path: 'big.txt',
       size: 3,
@@ -227,7 +234,7 @@ describe('direct upload (integration)', () => {
     expect(await failure(completeUpload(t, big.uploadId))).toBe('413 FILE_TOO_LARGE');
     expect(storedFiles(root)).not.toContain(session?.key);
 
-    const wrong = await signUpload({
+    const wrong = await signSingleUpload({
       principal: t,
       path: 'wrong.txt',
       size: 10,
@@ -246,14 +253,26 @@ describe('direct upload (integration)', () => {
     const t = principal('direct-quota');
     expect(
       await failure(
-        signUpload({ principal: t, path: 'a', size: 51, visibility: 'private', onConflict: 'overwrite' }),
+        signSingleUpload({
+          principal: t,
+          path: 'a',
+          size: 51,
+          visibility: 'private',
+          onConflict: 'overwrite',
+        }),
       ),
     ).toBe('413 QUOTA_EXCEEDED');
     env.reconfigure({ MAX_FILE_BYTES: '10' });
     try {
       expect(
         await failure(
-          signUpload({ principal: t, path: 'a', size: 11, visibility: 'private', onConflict: 'overwrite' }),
+          signSingleUpload({
+            principal: t,
+            path: 'a',
+            size: 11,
+            visibility: 'private',
+            onConflict: 'overwrite',
+          }),
         ),
       ).toBe('413 FILE_TOO_LARGE');
     } finally {
@@ -263,7 +282,7 @@ describe('direct upload (integration)', () => {
   });
 
   it('another tenant cannot complete an upload', async () => {
-    const signed = await signUpload({
+    const signed = await signSingleUpload({
       principal: principal('direct-owner'),
       path: 'a.txt',
       size: 5,
@@ -410,7 +429,13 @@ describe('delete and usage (integration)', () => {
     const t = principal('recalc');
     await upload(t, 'a.txt', '12345');
     await upload(t, 'b.txt', '123');
-    await signUpload({ principal: t, path: 'c', size: 7, visibility: 'private', onConflict: 'overwrite' });
+    await signSingleUpload({
+      principal: t,
+      path: 'c',
+      size: 7,
+      visibility: 'private',
+      onConflict: 'overwrite',
+    });
     const { getQuotaState, writeTotals } = await import('../../shared/metadata/quota');
     const { rev } = await getQuotaState('recalc');
     await writeTotals('recalc', rev, { usedBytes: 999, reservedBytes: 0, fileCount: 42 });

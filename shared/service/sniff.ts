@@ -1,0 +1,47 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { getConfig } from '../config';
+import { AppError } from '../errors';
+import { assertTypeAllowed } from './validate';
+
+/** What file-type reads of a file to know its type. */
+const HEAD_BYTES = 4100;
+
+/** A pass-through that keeps the first bytes of a stream, for the type check after it. */
+export class HeadTap extends Transform {
+  private chunks: Buffer[] = [];
+  private kept = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.kept < HEAD_BYTES) {
+      const part = chunk.subarray(0, HEAD_BYTES - this.kept);
+      this.chunks.push(part);
+      this.kept += part.length;
+    }
+    done(null, chunk);
+  }
+
+  head(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+/** Whether types are restricted at all: with the default `*\/*` nothing needs sniffing. */
+export const typesRestricted = () => !getConfig().allowedContentTypes.includes('*/*');
+
+/**
+ * The declared type was checked when the upload was signed; the bytes may say otherwise (a PDF
+ * sent as image/png). A type the magic bytes reveal must be allowed too (415 otherwise). Text
+ * formats have no magic bytes: for them the declared type stands.
+ */
+export async function assertBytesAllowed(head: Buffer): Promise<void> {
+  if (!typesRestricted() || head.length === 0) return;
+  // Loaded on first use: only deployments that restrict types pay for it.
+  const { fileTypeFromBuffer } = await import('file-type');
+  const sniffed = (await fileTypeFromBuffer(head))?.mime;
+  if (!sniffed) return;
+  try {
+    assertTypeAllowed(sniffed);
+  } catch {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The bytes are ${sniffed}, which is not an allowed type`);
+  }
+}

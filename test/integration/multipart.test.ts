@@ -1,0 +1,226 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { LocalDiskBackend } from '../../shared/backends/local-disk';
+import { getStorage } from '../../shared/backends/registry';
+import { getFileRecord } from '../../shared/metadata/files';
+import { getSession } from '../../shared/metadata/sessions';
+import {
+  abortUpload,
+  completeUpload,
+  listUploadParts,
+  signUpload,
+  signUploadParts,
+} from '../../shared/service/direct-upload';
+import { planParts } from '../../shared/service/multipart';
+import { sweepExpired } from '../../shared/service/sweep';
+import { getUsage } from '../../shared/service/usage';
+import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
+import { violations } from '../helpers/invariants';
+import { expectQuotaConsistent, failure, md5 } from '../helpers/service-helpers';
+
+/**
+ * Multipart direct uploads through the service on local disk (parts over signed URLs, as the local
+ * server takes them): what is refused at complete, what an abandoned upload leaves (nothing), and
+ * the quota after each, checked against a recount.
+ */
+const MiB = 1024 * 1024;
+let env: TestEnv;
+beforeAll(async () => {
+  env = await setupTestEnv();
+});
+afterAll(async () => {
+  await env?.cleanup();
+});
+
+const bytes = (size: number, seed: number) => {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 4) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
+  return b;
+};
+
+async function plan(tenant: string, path: string, size: number, extra: { md5?: string } = {}) {
+  const signed = await signUpload({
+    principal: principal(tenant),
+    path,
+    contentType: 'application/octet-stream',
+    size,
+    visibility: 'private',
+    onConflict: 'overwrite',
+    multipart: true,
+    ...extra,
+  });
+  if (signed.mode !== 'multipart') throw new Error('expected a multipart plan');
+  return signed;
+}
+
+/** PUTs a part to its signed URL the way the local server does, and answers the part's ETag. */
+async function send(tenant: string, uploadId: string, partNumber: number, body: Buffer) {
+  const { parts } = await signUploadParts(principal(tenant), uploadId, [partNumber]);
+  const local = getStorage() as LocalDiskBackend;
+  const accepted = await local.acceptSigned(new URL(parts[0]?.url ?? '').searchParams, Readable.from([body]));
+  expect(accepted.outcome).toBe('ok');
+  return accepted.etag;
+}
+
+const partFolders = () => {
+  const dir = join(env.root, 'default', '.tmp', 'parts');
+  return existsSync(dir) ? readdirSync(dir) : [];
+};
+
+describe('multipart direct uploads (integration, local disk)', () => {
+  it('plans parts of 5 MiB or more, at most 10,000, and refuses bad part numbers', async () => {
+    const small = await plan('mp-plan', 'a.bin', 11 * MiB);
+    expect([small.partSize, small.parts]).toEqual([5 * MiB, 3]);
+    // Beyond 50,000 MiB, parts grow so that 10,000 of them still cover the file (up to 5 TiB).
+    for (const size of [100 * 1024 * MiB, 5 * 1024 * 1024 * MiB]) {
+      const huge = planParts(size);
+      expect(huge.parts).toBeLessThanOrEqual(10_000);
+      expect(huge.partSize % MiB).toBe(0);
+      expect(huge.partSize * huge.parts).toBeGreaterThanOrEqual(size);
+      expect(huge.partSize * (huge.parts - 1)).toBeLessThan(size);
+    }
+    expect(planParts(100 * 1024 * MiB).partSize).toBe(11 * MiB);
+    const t = principal('mp-plan');
+    for (const numbers of [[0], [4], [1, 1], [1.5], []]) {
+      expect(await failure(signUploadParts(t, small.uploadId, numbers)), String(numbers)).toBe(
+        '400 INVALID_PARTS',
+      );
+    }
+    expect(await failure(signUploadParts(t, 'f'.repeat(32), [1]))).toBe('404 UPLOAD_NOT_FOUND');
+    // Someone else's upload is not found either.
+    expect(await failure(signUploadParts(principal('mp-other'), small.uploadId, [1]))).toBe(
+      '404 UPLOAD_NOT_FOUND',
+    );
+    await abortUpload(t, small.uploadId);
+    expect(partFolders()).toEqual([]);
+    expect(await getUsage('mp-plan')).toMatchObject({ reservedBytes: 0, usedBytes: 0 });
+  });
+
+  it('a one-request upload stops at 5 GiB; larger files must be multipart', async () => {
+    env.reconfigure({ MAX_FILE_BYTES: String(20 * 1024 * MiB) });
+    onTestFinished(() => env.reconfigure({ MAX_FILE_BYTES: undefined }));
+    const t = principal('mp-single');
+    const input = {
+      principal: t,
+      path: 'big.bin',
+      contentType: 'application/octet-stream',
+      size: 5 * 1024 * MiB + 1,
+      visibility: 'private' as const,
+      onConflict: 'overwrite' as const,
+    };
+    expect(await failure(signUpload({ ...input, multipart: false }))).toBe('413 FILE_TOO_LARGE');
+    // Over the quota (10 GiB by default), a plan is refused and its multipart upload aborted.
+    expect(await failure(signUpload({ ...input, size: 11 * 1024 * MiB }))).toBe('413 QUOTA_EXCEEDED');
+    expect(partFolders()).toEqual([]);
+    expect(await getUsage('mp-single')).toMatchObject({ reservedBytes: 0 });
+  });
+
+  it('parts larger than declared are refused at complete: nothing kept, the reservation released', async () => {
+    const p = await plan('mp-big', 'big.bin', 6 * MiB);
+    await send('mp-big', p.uploadId, 1, bytes(5 * MiB, 1));
+    await send('mp-big', p.uploadId, 2, bytes(2 * MiB, 2));
+    expect(
+      await failure(completeUpload(principal('mp-big'), p.uploadId, [{ partNumber: 1 }, { partNumber: 2 }])),
+    ).toBe('413 FILE_TOO_LARGE');
+    expect(await getSession('mp-big', p.uploadId)).toBeUndefined();
+    expect(await getFileRecord('mp-big', 'storages.Default', 'big.bin')).toBeUndefined();
+    expect(await getUsage('mp-big')).toMatchObject({ reservedBytes: 0, usedBytes: 0, fileCount: 0 });
+    expect(await violations('mp-big', { settled: true })).toEqual([]);
+  });
+
+  it('a wrong md5 is refused at complete; the right one makes the file, usage exact', async () => {
+    const good = Buffer.concat([bytes(5 * MiB, 3), bytes(MiB, 4)]);
+    const wrong = await plan('mp-md5', 'w.bin', good.length, { md5: md5('something else') });
+    await send('mp-md5', wrong.uploadId, 1, good.subarray(0, 5 * MiB));
+    await send('mp-md5', wrong.uploadId, 2, good.subarray(5 * MiB));
+    const t = principal('mp-md5');
+    expect(await failure(completeUpload(t, wrong.uploadId, [{ partNumber: 1 }, { partNumber: 2 }]))).toBe(
+      '400 MD5_MISMATCH',
+    );
+    const right = await plan('mp-md5', 'r.bin', good.length, { md5: md5(good) });
+    const e1 = await send('mp-md5', right.uploadId, 1, good.subarray(0, 5 * MiB));
+    const e2 = await send('mp-md5', right.uploadId, 2, good.subarray(5 * MiB));
+    const listed = await listUploadParts(t, right.uploadId);
+    expect(listed.uploaded.map((x) => [x.partNumber, x.size, x.etag])).toEqual([
+      [1, 5 * MiB, e1],
+      [2, MiB, e2],
+    ]);
+    const file = await completeUpload(t, right.uploadId, [
+      { partNumber: 1, etag: e1 },
+      { partNumber: 2, etag: e2 },
+    ]);
+    expect(file).toMatchObject({ size: good.length, md5: md5(good), path: 'r.bin' });
+    expect(await getUsage('mp-md5')).toMatchObject({
+      reservedBytes: 0,
+      usedBytes: good.length,
+      fileCount: 1,
+    });
+    await expectQuotaConsistent('mp-md5');
+    expect(await violations('mp-md5', { settled: true })).toEqual([]);
+  });
+
+  it('bytes of a type that is not allowed are refused at complete, whatever type was declared', async () => {
+    env.reconfigure({ ALLOWED_CONTENT_TYPES: 'image/*' });
+    try {
+      const t = principal('mp-type');
+      const sign = (path: string, size: number) =>
+        signUpload({
+          principal: t,
+          path,
+          contentType: 'image/png',
+          size,
+          visibility: 'private',
+          onConflict: 'overwrite',
+          multipart: true,
+        });
+      // A PDF declared as a PNG.
+      const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n'), bytes(64 * 1024, 8)]);
+      const liar = await sign('liar.png', pdf.length);
+      await send('mp-type', liar.uploadId, 1, pdf);
+      expect(await failure(completeUpload(t, liar.uploadId, [{ partNumber: 1 }]))).toBe(
+        '415 UNSUPPORTED_MEDIA_TYPE',
+      );
+      expect(await getFileRecord('mp-type', 'storages.Default', 'liar.png')).toBeUndefined();
+      // Real PNG bytes pass.
+      const png = Buffer.concat([
+        Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'),
+        bytes(64 * 1024, 9),
+      ]);
+      const honest = await sign('honest.png', png.length);
+      await send('mp-type', honest.uploadId, 1, png);
+      expect(await completeUpload(t, honest.uploadId, [{ partNumber: 1 }])).toMatchObject({
+        size: png.length,
+      });
+      expect(await getUsage('mp-type')).toMatchObject({
+        reservedBytes: 0,
+        usedBytes: png.length,
+        fileCount: 1,
+      });
+      expect(await violations('mp-type', { settled: true })).toEqual([]);
+    } finally {
+      env.reconfigure({ ALLOWED_CONTENT_TYPES: undefined });
+    }
+  });
+
+  it('the sweeper reaps an abandoned multipart upload: parts dropped, reservation released', async () => {
+    env.reconfigure({ MULTIPART_TTL_SECONDS: '1' });
+    try {
+      const p = await plan('mp-abandoned', 'gone.bin', 6 * MiB);
+      await send('mp-abandoned', p.uploadId, 1, bytes(5 * MiB, 5));
+      expect(partFolders().length).toBeGreaterThan(0);
+      expect((await getUsage('mp-abandoned')).reservedBytes).toBe(6 * MiB);
+      await new Promise((r) => setTimeout(r, 1100));
+      const swept = await sweepExpired({ deadline: Date.now() + 20_000 });
+      expect(swept.uploads).toBeGreaterThanOrEqual(1);
+      expect(await getSession('mp-abandoned', p.uploadId)).toBeUndefined();
+      expect(await getUsage('mp-abandoned')).toMatchObject({ reservedBytes: 0, usedBytes: 0 });
+      // The garbage of the staging key carried the multipart upload: its parts are gone.
+      expect(partFolders()).toEqual([]);
+      expect(await violations('mp-abandoned', { settled: true })).toEqual([]);
+    } finally {
+      env.reconfigure({ MULTIPART_TTL_SECONDS: undefined });
+    }
+  });
+});
