@@ -23,7 +23,7 @@ import type { PresignedUpload } from '../../shared/backends/contract';
 import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage } from '../../shared/metadata/quota';
 import { getSession } from '../../shared/metadata/sessions';
-import { signUpload } from '../../shared/service/direct-upload';
+import { completeUpload, signUpload, signUploadParts } from '../../shared/service/direct-upload';
 import { STAGING_PREFIX } from '../../shared/service/keys';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { expectQuotaConsistent, md5 } from '../helpers/service-helpers';
@@ -220,6 +220,56 @@ describe('S3 emulator notifications -> on-object-created', () => {
     expect(await getFileRecord('ev-ok', 'storages.Default', 'notes/a.txt')).toEqual(record);
     expect(await getUsage('ev-ok')).toMatchObject({ usedBytes: body.length, reservedBytes: 0, fileCount: 1 });
     await expectQuotaConsistent('ev-ok');
+  });
+
+  it('a multipart upload: complete and the CompleteMultipartUpload event finalize it once; a duplicate changes nothing', async () => {
+    const MiB = 1024 * 1024;
+    const parts = [Buffer.alloc(5 * MiB, 1), Buffer.alloc(MiB, 2)];
+    const whole = Buffer.concat(parts);
+    const t = principal('ev-mp');
+    const plan = await signUpload({
+      principal: t,
+      path: 'big/disk.img',
+      contentType: 'application/octet-stream',
+      size: whole.length,
+      visibility: 'private',
+      onConflict: 'overwrite',
+      multipart: true,
+      md5: md5(whole),
+    });
+    expect(plan.mode).toBe('multipart');
+    const { parts: urls } = await signUploadParts(t, plan.uploadId, [1, 2]);
+    const etags: string[] = [];
+    for (const [i, part] of urls.entries()) {
+      const res = await fetch(part.url, { method: 'PUT', headers: part.headers, body: parts[i] });
+      expect(res.status).toBe(200);
+      etags.push(res.headers.get('etag') ?? '');
+    }
+    // Parts are no objects: nothing reached the handler yet.
+    const key = (await getSession('ev-mp', plan.uploadId))?.key as string;
+    expect(eventsFor(key)).toEqual([]);
+    // The complete joins the parts; the storage event of the joined object races its finalize.
+    const file = await completeUpload(t, plan.uploadId, [
+      { partNumber: 1, etag: etags[0] },
+      { partNumber: 2, etag: etags[1] },
+    ]);
+    expect(file).toMatchObject({ size: whole.length, md5: md5(whole) });
+    const results = await settled();
+    expect(results[key]?.every((r) => r === 'delivered')).toBe(true);
+    expect(eventsFor(key)[0]?.Records[0]?.eventName).toBe('ObjectCreated:CompleteMultipartUpload');
+    // Delivered once more, as S3 may: the same file, the same usage.
+    const [event] = eventsFor(key);
+    await handler(event as S3Event);
+    expect(await getFileRecord('ev-mp', 'storages.Default', 'big/disk.img')).toMatchObject({
+      id: plan.uploadId,
+      size: whole.length,
+    });
+    expect(await getUsage('ev-mp')).toMatchObject({
+      usedBytes: whole.length,
+      reservedBytes: 0,
+      fileCount: 1,
+    });
+    await expectQuotaConsistent('ev-mp');
   });
 
   it('reports a PUT, a copy and a completed multipart upload by their AWS names, with size and ETag', async () => {
