@@ -1,4 +1,5 @@
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -27,6 +28,13 @@ interface Ctx {
 }
 interface Store {
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putContent(path: string, content: unknown): Promise<[number, string]>;
+  putPart(
+    bucket: string,
+    uploadId: string,
+    partNumber: string,
+    content: unknown,
+  ): Promise<{ size: number; md5: string }>;
   putObjectMultipart(
     bucket: string,
     uploadId: string,
@@ -73,7 +81,10 @@ export function addMultipartToS3rver(): void {
     return dir;
   };
   const storedParts = async (dir: string) => {
-    const names = (await readdir(dir)).filter((n) => /^\d+$/.test(n));
+    // A part counts once its PUT finished: s3rver writes N.md5 after the whole body (a PUT cut off
+    // midway leaves no N.md5, and S3 does not list such a part).
+    const all = await readdir(dir);
+    const names = all.filter((n) => /^\d+$/.test(n) && all.includes(`${n}.md5`));
     const parts = await Promise.all(
       names.map(async (n) => ({
         number: Number(n),
@@ -130,6 +141,23 @@ export function addMultipartToS3rver(): void {
     if (ctx.params.queryMethod === 'uploadId') await existingUpload(ctx);
     return original(ctx);
   });
+
+  // s3rver writes a part in place: a PUT cut off midway would leave a truncated part beside the
+  // previous one's N.md5. As in S3, a part replaces the stored one only once its whole body arrived.
+  FilesystemStore.prototype.putPart = async function (this: Store, bucket, uploadId, partNumber, content) {
+    const partPath = join(uploadDir(this, bucket, uploadId), String(partNumber));
+    const temp = `${partPath}.${randomUUID()}.tmp`;
+    try {
+      const [size, md5] = await this.putContent(temp, content);
+      // Unlisted for a moment (no N.md5) rather than listed with the other part's ETag.
+      await rm(`${partPath}.md5`, { force: true });
+      await rename(temp, partPath);
+      await writeFile(`${partPath}.md5`, md5);
+      return { size, md5 };
+    } finally {
+      await rm(temp, { force: true });
+    }
+  };
 
   // Complete hands the parts it parsed to the store: they are checked there, before any byte is written.
   const assemble = FilesystemStore.prototype.putObjectMultipart;
