@@ -47,6 +47,8 @@ export async function startLocalRuntime(options: {
   env.SIGNING_SECRET ||= secrets.signingSecret;
   // The operator identity `npm run token -- --operator` signs into its tokens.
   env.OPERATOR_CLAIM ||= LOCAL_OPERATOR_CLAIM;
+  // This process outlives a request: it finishes the finalizes complete hands off (large uploads).
+  env.BACKGROUND_FINALIZE ||= 'true';
   env.STORAGES ||= JSON.stringify({
     'storages.Default': { type: 'local-disk', root: join(dataDir, 'objects') },
   });
