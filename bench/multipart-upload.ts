@@ -76,6 +76,8 @@ interface ServiceRun {
   signCalls: number;
   partsSeconds: number;
   completeMs: number;
+  /** The first complete call's own answer (200, or 202 when verified asynchronously), ms. */
+  answerMs: number;
   /** CPU of the server process (service + s3rver) while complete ran. */
   completeCpu: Cpu;
   /**
@@ -83,7 +85,7 @@ interface ServiceRun {
    * same upload took the lease first and complete's wait for it (10 s) ran out; complete is asked again.
    */
   inProgress: number;
-  /** 202 answers (asynchronous verification, then polled until READY): none with today's complete. */
+  /** 202 answers (asynchronous verification above VERIFY_INLINE_BYTES, then polled until READY). */
   accepted: number;
   partSize: number;
   parts: number;
@@ -220,12 +222,14 @@ async function serviceUpload(
   let inProgress = 0;
   let accepted = 0;
   let file: { md5?: string; size?: number } | undefined;
+  let answerMs: number | undefined;
   while (!file) {
     const done = await api('POST', `/v1/uploads/${plan.uploadId}/complete`, { parts }, COMPLETE_TIMEOUT_MS);
+    answerMs ??= performance.now() - c0;
     if (done.status === 200) {
       file = json<{ md5?: string; size?: number }>(done);
     } else if (done.status === 202) {
-      // Verified asynchronously (a later version of complete): poll until READY, as a client does.
+      // Verified asynchronously: poll until READY, as a client does.
       accepted++;
       file = await pollReady(api, plan.uploadId);
     } else if (done.status === 409 && readApiError(409, done.body.toString()).code === 'UPLOAD_IN_PROGRESS') {
@@ -245,6 +249,7 @@ async function serviceUpload(
     signCalls,
     partsSeconds,
     completeMs,
+    answerMs: answerMs ?? completeMs,
     completeCpu,
     inProgress,
     accepted,
@@ -413,6 +418,10 @@ export async function runMultipartUpload(options: MultipartOptions = {}): Promis
     const roundRatios = service.map((a, i) => (baseline[i] as BaselineRun).seconds / a.seconds);
     const completeSorted = service.map((r) => r.completeMs).sort((x, y) => x - y);
     const completeP50 = percentile(completeSorted, 50);
+    const answerP50 = percentile(
+      service.map((r) => r.answerMs).sort((x, y) => x - y),
+      50,
+    );
     const joinSorted = baseline
       .map((r) => r.completeMs)
       .filter((ms): ms is number => ms !== undefined)
@@ -534,7 +543,13 @@ export async function runMultipartUpload(options: MultipartOptions = {}): Promis
           met: ratio >= THROUGHPUT_GOAL,
         },
         {
-          metric: `complete latency, ${fmtBytes(bytes)} (p50)`,
+          metric: `complete call's answer, ${fmtBytes(bytes)} (p50)`,
+          value: sec(answerP50),
+          goal: '< 29 s (API Gateway)',
+          met: answerP50 < 29_000,
+        },
+        {
+          metric: `complete until READY, ${fmtBytes(bytes)} (p50)`,
           value: sec(completeP50) + (retryNote ? ` (${retryNote})` : ''),
         },
       ],
