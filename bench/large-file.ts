@@ -52,13 +52,13 @@ const clockTicks = (() => {
   }
 })();
 
-interface Cpu {
+export interface Cpu {
   user: number;
   sys: number;
 }
 
 /** User and system CPU seconds a process has used (all its threads). */
-function cpuOf(pid: number): Cpu {
+export function cpuOf(pid: number): Cpu {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -68,7 +68,7 @@ function cpuOf(pid: number): Cpu {
   }
 }
 
-const cpuSince = (pid: number, before: Cpu): Cpu => {
+export const cpuSince = (pid: number, before: Cpu): Cpu => {
   const now = cpuOf(pid);
   return { user: now.user - before.user, sys: now.sys - before.sys };
 };
@@ -83,7 +83,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
  * Flushes dirty pages so that each timed phase starts from the same state: otherwise the write-back
  * of the previous phase's gigabyte throttles the next one, whichever it is.
  */
-function flush(): void {
+export function flush(): void {
   try {
     execFileSync('sync');
   } catch {
@@ -108,7 +108,7 @@ async function rawCopy(src: string, dst: string): Promise<Phase> {
   return { seconds, cpu, bytes: statSync(src).size };
 }
 
-const median = (values: number[]) => {
+export const median = (values: number[]) => {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;

@@ -28,6 +28,8 @@ const SERVICE_VARS = [
   'HOST',
   'DATA_DIR',
   'SWEEP_INTERVAL',
+  'STORAGE_EMULATOR',
+  'STORAGE_EMULATOR_PORT',
 ];
 
 export interface ProcMemory {
@@ -91,10 +93,20 @@ export class RssSampler {
   }
 }
 
+export interface ChildEmulator {
+  kind: 's3' | 'azure';
+  endpoint: string;
+  /** The storage instance's name, e.g. storages.S3Emulator. */
+  storage: string;
+  bucket: string;
+}
+
 export interface ChildServer {
   pid: number;
   url: string;
   dataDir: string;
+  /** The storage emulator the server started and uses as its default storage (STORAGE_EMULATOR). */
+  emulator?: ChildEmulator;
   /** A tenant member's dev token signed with the server's secret (upload, download, delete unless given). */
   token(tenant: string, user: string, scope?: string): Promise<string>;
   /** An operator's dev token (quotas, recalculation, audit). */
@@ -111,11 +123,13 @@ export interface ChildServer {
 /**
  * Starts the local runtime (DynamoDB Local + HTTP server) as a separate Node process with its own
  * DATA_DIR, so that its memory can be measured apart from the benchmark client's. Resolves when
- * the server answers. The sweeper is off unless `sweepIntervalSeconds` is given.
+ * the server answers. The sweeper is off unless `sweepIntervalSeconds` is given. `storageEmulator`
+ * starts s3rver (inside the server's process) or Azurite in its DATA_DIR as the default storage, as
+ * `STORAGE_EMULATOR=s3|azure npm start` does.
  */
 export async function startChildServer(
   dataDir: string,
-  options: { sweepIntervalSeconds?: number } = {},
+  options: { sweepIntervalSeconds?: number; storageEmulator?: 's3' | 'azure' } = {},
 ): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of SERVICE_VARS) delete env[name];
@@ -125,6 +139,7 @@ export async function startChildServer(
     SWEEP_INTERVAL: String(options.sweepIntervalSeconds ?? 0),
     POWERTOOLS_LOG_LEVEL: 'WARN',
   });
+  if (options.storageEmulator) env.STORAGE_EMULATOR = options.storageEmulator;
   // `node --import tsx` (not the tsx CLI, which forks): the spawned pid is the server itself. The
   // node flags are those of `npm start`.
   // To look inside the server during a run: BENCH_SERVER_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p'
@@ -149,21 +164,21 @@ export async function startChildServer(
     exited = true;
   });
 
-  const port = await new Promise<number>((res, rej) => {
+  const { port, emulator } = await new Promise<{ port: number; emulator?: ChildEmulator }>((res, rej) => {
     let out = '';
     const timer = setTimeout(() => rej(new Error(`local server did not start in 90 s:\n${stderr}`)), 90_000);
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       for (const line of out.split('\n')) {
         try {
-          const msg = JSON.parse(line) as { ready?: boolean; port?: number };
+          const msg = JSON.parse(line) as { ready?: boolean; port?: number; emulator?: ChildEmulator };
           if (msg.ready && msg.port) {
             clearTimeout(timer);
             child.stdout?.off('data', onData);
             if (process.env.BENCH_SERVER_STDOUT)
               child.stdout?.pipe(createWriteStream(process.env.BENCH_SERVER_STDOUT));
             else child.stdout?.resume();
-            res(msg.port);
+            res({ port: msg.port, emulator: msg.emulator });
             return;
           }
         } catch {
@@ -186,6 +201,7 @@ export async function startChildServer(
     pid,
     url: `http://127.0.0.1:${port}`,
     dataDir,
+    emulator,
     token: (tenant, user, scope) => signDevToken(jwtSecret, { tenant, user, scope }),
     operatorToken: () => signDevToken(jwtSecret, { user: 'bench-operator', operator: true }),
     memory: () => procMemory(pid),

@@ -1,13 +1,14 @@
 /**
- * `npm run bench`: runs the benchmarks of issue 2 point 11 (a-d) and the soak run of the integrity
- * issue (e, bench/soak.ts), and writes BENCHMARKS.md (date, machine, a summary and one section per
+ * `npm run bench`: runs the benchmarks of issue 2 point 11 (a-d), the soak run of the integrity
+ * issue (e, bench/soak.ts) and the multipart upload of issue 10 (f, bench/multipart-upload.ts), and writes BENCHMARKS.md (date, machine, a summary and one section per
  * benchmark). Each benchmark says whether its goal was met; the
  * process exits 1 only on a correctness failure (a wrong count, a wrong answer, a crash), never on
  * a missed speed or memory goal.
  *
  *   npm run bench                          all benchmarks, 1 GiB for (b)
- *   npm run bench -- --only a,c            some of them (a, b, c, d, e)
+ *   npm run bench -- --only a,c            some of them (a, b, c, d, e, f)
  *   BENCH_LARGE_BYTES=256M npm run bench   a smaller file for (b) (bytes, or with K/M/G = KiB/MiB/GiB)
+ *   BENCH_MULTIPART_BYTES=256M npm run bench  a smaller file for (f), likewise
  *   BENCH_SOAK_SECONDS=20 npm run bench    a shorter soak (e) than 60 s; also BENCH_SOAK_WORKERS (8),
  *                                          BENCH_SOAK_SEED (1)
  *   npm run bench -- --out /tmp/bench.md   write the report elsewhere
@@ -21,18 +22,20 @@ import { runHandlerLatency } from './handler-latency';
 import { runLargeFile } from './large-file';
 import { repoRoot } from './local-server';
 import { machineInfo, machineRows } from './machine';
+import { runMultipartUpload } from './multipart-upload';
 import { type Benchmark, type BenchResult, crashed, fmtBytes, metMark, table } from './report';
 import { runSoak } from './soak';
 
-function parseSize(text: string | undefined): number | undefined {
+function parseSize(name: string): number | undefined {
+  const text = process.env[name];
   if (!text) return undefined;
   const m = /^(\d+)\s*([KMG]?)(i?B)?$/i.exec(text.trim());
-  if (!m) throw new Error(`BENCH_LARGE_BYTES must be a number of bytes, optionally with K, M or G: ${text}`);
+  if (!m) throw new Error(`${name} must be a number of bytes, optionally with K, M or G: ${text}`);
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[
     (m[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G'
   ];
   const n = Number(m[1]) * unit;
-  if (n <= 0) throw new Error('BENCH_LARGE_BYTES must be more than 0');
+  if (n <= 0) throw new Error(`${name} must be more than 0`);
   return n;
 }
 
@@ -69,7 +72,8 @@ function parseArgs(argv: string[]): { only?: Set<string>; out: string } {
 }
 
 const { only, out } = parseArgs(process.argv.slice(2));
-const largeBytes = parseSize(process.env.BENCH_LARGE_BYTES) ?? 1024 ** 3;
+const largeBytes = parseSize('BENCH_LARGE_BYTES') ?? 1024 ** 3;
+const multipartBytes = parseSize('BENCH_MULTIPART_BYTES') ?? 1024 ** 3;
 const soak = {
   seconds: positiveInt('BENCH_SOAK_SECONDS', 60),
   workers: positiveInt('BENCH_SOAK_WORKERS', 8),
@@ -91,6 +95,11 @@ const benchmarks: Benchmark[] = [
     id: 'e',
     title: `soak: ${soak.seconds} s of mixed operations by ${soak.workers} workers against the local server, with a client-side model`,
     run: () => runSoak(soak),
+  },
+  {
+    id: 'f',
+    title: `${fmtBytes(multipartBytes)} multipart direct upload through the S3 emulator vs lib-storage`,
+    run: () => runMultipartUpload({ bytes: multipartBytes }),
   },
 ];
 
@@ -128,6 +137,9 @@ const reduced = [
   only ? `only ${[...only].join(', ')}` : undefined,
   selected.some((b) => b.id === 'b') && largeBytes !== 1024 ** 3
     ? `BENCH_LARGE_BYTES=${largeBytes} (${fmtBytes(largeBytes)} instead of 1 GiB)`
+    : undefined,
+  selected.some((b) => b.id === 'f') && multipartBytes !== 1024 ** 3
+    ? `BENCH_MULTIPART_BYTES=${multipartBytes} (${fmtBytes(multipartBytes)} instead of 1 GiB)`
     : undefined,
   selected.some((b) => b.id === 'e') && soak.seconds !== 60
     ? `BENCH_SOAK_SECONDS=${soak.seconds} (instead of 60)`
@@ -173,13 +185,14 @@ const report = [
   '',
   '```sh',
   'npm run bench                          # all, 1 GiB for (b); writes BENCHMARKS.md',
-  'npm run bench -- --only a,c            # some of them (a, b, c, d, e)',
+  'npm run bench -- --only a,c            # some of them (a, b, c, d, e, f)',
   'BENCH_LARGE_BYTES=256M npm run bench   # a smaller file for (b)',
+  'BENCH_MULTIPART_BYTES=256M npm run bench  # a smaller file for (f)',
   'BENCH_SOAK_SECONDS=20 npm run bench    # a shorter soak (e); BENCH_SOAK_WORKERS, BENCH_SOAK_SEED',
   'npm run bench -- --out /tmp/bench.md   # write the report elsewhere',
   '```',
   '',
-  'Needs Java 17+ (DynamoDB Local) and about 4x the (b) file size free in the temp folder; ' +
+  'Needs Java 17+ (DynamoDB Local) and about 4x the (b) or (f) file size free in the temp folder; ' +
     'everything it starts and writes is removed at the end. Exit code 1 means a correctness failure, ' +
     'not a missed goal.',
   '',

@@ -11,10 +11,16 @@ const body = z.object({
   ),
 });
 
-/** POST /v1/uploads/{uploadId}/complete: finalize a direct upload (multipart: with its part list). Idempotent. */
+/**
+ * POST /v1/uploads/{uploadId}/complete: finalize a direct upload (multipart: with its part list).
+ * 200 with the file; 202 VERIFYING when a large object is checked asynchronously (poll
+ * GET /v1/uploads/{uploadId}). Idempotent.
+ */
 export const handler = httpHandler('upload', async (req) => {
   // A single upload completes without a body.
   const parts = req.bodyLength() ? req.json(body).parts : undefined;
-  const record = await completeUpload(req.principal, req.params.uploadId ?? '', parts);
-  return { status: 200, json: toAttachment(record, req.baseUrl) };
+  const uploadId = req.params.uploadId ?? '';
+  const outcome = await completeUpload(req.principal, uploadId, parts);
+  if ('verifying' in outcome) return { status: 202, json: { uploadId, status: 'VERIFYING' } };
+  return { status: 200, json: toAttachment(outcome.record, req.baseUrl) };
 });

@@ -201,6 +201,13 @@ const envSchema = z.object({
   MULTIPART_THRESHOLD_BYTES: int(32 * 1024 * 1024),
   /** How long a multipart upload may take from plan to complete before the sweeper reaps it. */
   MULTIPART_TTL_SECONDS: int(86_400),
+  /**
+   * Complete checks (copies and hashes) an object up to this size itself; a larger one is handed
+   * to an asynchronous finalize and complete answers 202 VERIFYING, within the API's 29 s.
+   */
+  VERIFY_INLINE_BYTES: int(64 * 1024 * 1024),
+  /** A long-lived process (the local server) finishes handed-off finalizes itself, in the background. */
+  BACKGROUND_FINALIZE: z._default(z.enum(['true', 'false']), 'false'),
   /** API Gateway + Lambda cap a request near 6 MB, so the body of an API upload is capped lower than a direct upload. */
   MAX_API_UPLOAD_BYTES: int(4.5 * 1024 * 1024),
   ALLOWED_CONTENT_TYPES: z._default(z.string(), '*/*'),
@@ -241,6 +248,8 @@ export interface Config {
   maxFileBytes: number;
   multipartThresholdBytes: number;
   multipartTtlSeconds: number;
+  verifyInlineBytes: number;
+  backgroundFinalize: boolean;
   maxApiUploadBytes: number;
   allowedContentTypes: string[];
   presignTtlSeconds: number;
@@ -320,6 +329,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxFileBytes: e.MAX_FILE_BYTES,
     multipartThresholdBytes: e.MULTIPART_THRESHOLD_BYTES,
     multipartTtlSeconds: e.MULTIPART_TTL_SECONDS,
+    verifyInlineBytes: e.VERIFY_INLINE_BYTES,
+    backgroundFinalize: e.BACKGROUND_FINALIZE === 'true',
     maxApiUploadBytes: e.MAX_API_UPLOAD_BYTES,
     allowedContentTypes: e.ALLOWED_CONTENT_TYPES.split(',')
       .map((t) => t.trim().toLowerCase())

@@ -16,8 +16,8 @@ export interface LocalRuntime {
   url: string;
   port: number;
   dynamoEndpoint: string;
-  /** The storage emulator started for STORAGE_EMULATOR, if any. */
-  emulator?: { kind: 's3' | 'azure'; endpoint: string; storage: string };
+  /** The storage emulator started for STORAGE_EMULATOR, if any (bucket: its bucket or container). */
+  emulator?: { kind: 's3' | 'azure'; endpoint: string; storage: string; bucket: string };
   jwtSecret: string;
   stop(): Promise<void>;
 }
@@ -47,6 +47,8 @@ export async function startLocalRuntime(options: {
   env.SIGNING_SECRET ||= secrets.signingSecret;
   // The operator identity `npm run token -- --operator` signs into its tokens.
   env.OPERATOR_CLAIM ||= LOCAL_OPERATOR_CLAIM;
+  // This process outlives a request: it finishes the finalizes complete hands off (large uploads).
+  env.BACKGROUND_FINALIZE ||= 'true';
   env.STORAGES ||= JSON.stringify({
     'storages.Default': { type: 'local-disk', root: join(dataDir, 'objects') },
   });
@@ -94,7 +96,12 @@ export async function startLocalRuntime(options: {
       url: `http://127.0.0.1:${port}`,
       port,
       dynamoEndpoint: config.dynamoEndpoint as string,
-      emulator: emulator && { kind: emulator.kind, endpoint: emulator.endpoint, storage: emulator.storage },
+      emulator: emulator && {
+        kind: emulator.kind,
+        endpoint: emulator.endpoint,
+        storage: emulator.storage,
+        bucket: emulator.bucket,
+      },
       jwtSecret: secrets.jwtSecret,
       async stop() {
         stopped = true;
@@ -139,9 +146,10 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string, ser
   const port = env.STORAGE_EMULATOR_PORT ? Number(env.STORAGE_EMULATOR_PORT) : undefined;
   let started: { endpoint: string; stop(): Promise<void> };
   let storage: string;
+  let bucket: string;
   let stopEvents = async () => {};
   if (kind === 's3') {
-    const bucket = 'local-files';
+    bucket = 'local-files';
     const region = 'us-east-1';
     // The stack's notification: ObjectCreated on the staging prefix only.
     const events = createObjectCreatedBridge({ bucket, prefix: STAGING_PREFIX, region });
@@ -175,6 +183,7 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string, ser
       port,
     });
     storage = 'storages.AzureEmulator';
+    bucket = azurite.container;
     storages[storage] = {
       type: 'azure-blob',
       accessKeyId: azurite.accountName,
@@ -190,6 +199,7 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string, ser
   return {
     kind: kind as 's3' | 'azure',
     storage,
+    bucket,
     endpoint: started.endpoint,
     stopEvents,
     stop: () => started.stop(),

@@ -54,7 +54,12 @@ export interface UploadSession {
   /** stream: the object the upload writes; direct: the staging object that clients write */
   key: string;
   kind: 'stream' | 'direct';
-  status: 'PENDING' | 'COMPLETED';
+  /** FAILED: a direct upload refused where its client could not hear it (an asynchronous finalize) */
+  status: 'PENDING' | 'COMPLETED' | 'FAILED';
+  /** FAILED: why, as the API would have answered */
+  error?: { code: string; message: string };
+  /** PENDING: complete handed the checks to an asynchronous finalize (the storage event, a background task, the sweeper) */
+  verifying?: boolean;
   reservedBytes: number;
   contentType: string;
   md5?: string;

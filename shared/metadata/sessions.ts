@@ -244,7 +244,13 @@ export function ownedKeys(session: UploadSession): string[] {
  */
 export async function endSession(
   session: UploadSession,
-  options: { reason: string; exact?: boolean; expectFinalizer?: string },
+  options: {
+    reason: string;
+    exact?: boolean;
+    expectFinalizer?: string;
+    /** keep a FAILED marker with the answer, for a client that polls (asynchronous finalize) */
+    failure?: { code: string; message: string };
+  },
 ): Promise<{ ended: boolean; garbage: Garbage[] }> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const garbage: Garbage[] = ownedKeys(session).map((key) => ({
@@ -263,19 +269,20 @@ export async function endSession(
       options.expectFinalizer !== undefined ? ' AND finalizer = :f' : '',
     ].join('');
     const condition = pending(session, extra);
-    const items: TransactItem[] = [
-      {
-        Delete: {
-          TableName: tableName(),
-          Key: sessionKey(session.tenant, session.uploadId),
-          ...condition,
-          ExpressionAttributeValues: {
-            ...condition.ExpressionAttributeValues,
-            ...(options.exact && session.version !== undefined ? { ':v': session.version } : {}),
-            ...(options.expectFinalizer !== undefined ? { ':f': options.expectFinalizer } : {}),
-          },
-        },
+    const guarded = {
+      ...condition,
+      ExpressionAttributeValues: {
+        ...condition.ExpressionAttributeValues,
+        ...(options.exact && session.version !== undefined ? { ':v': session.version } : {}),
+        ...(options.expectFinalizer !== undefined ? { ':f': options.expectFinalizer } : {}),
       },
+    };
+    const items: TransactItem[] = [
+      options.failure
+        ? { Put: { TableName: tableName(), Item: failedMarker(session, options.failure), ...guarded } }
+        : {
+            Delete: { TableName: tableName(), Key: sessionKey(session.tenant, session.uploadId), ...guarded },
+          },
       adjustItem(session.tenant, { reserved: -session.reservedBytes }),
       ...garbage.map((g) => putGarbageItem(g, options.reason)),
     ];
@@ -387,15 +394,69 @@ function closeItem(session: UploadSession, record: FileRecord, finalizer?: strin
 }
 
 /** Forgets a COMPLETED marker whose memory ran out (unless it was renewed since). */
+/** What a refused upload leaves for its client to read: no reservation, no objects, the answer. */
+function failedMarker(session: UploadSession, error: { code: string; message: string }) {
+  const memoryUntil = Date.now() + COMPLETED_MEMORY_MS;
+  const {
+    blob: _b,
+    multipart: _m,
+    finalizer: _f,
+    finalizeKey: _k,
+    leaseUntil: _l,
+    verifying: _v,
+    version: _ver,
+    ...rest
+  } = session;
+  return {
+    ...sessionItem({ ...rest, status: 'FAILED', error, reservedBytes: 0, expiresAt: memoryUntil }),
+    ttl: Math.ceil(memoryUntil / 1000) + getConfig().ttlGraceSeconds,
+  };
+}
+
+/**
+ * Hands a PENDING direct upload to an asynchronous finalize: marked, and due for the sweeper at
+ * `until` in case nothing else finishes it first.
+ */
+export async function markVerifying(session: UploadSession, until: number): Promise<boolean> {
+  const key = sessionKey(session.tenant, session.uploadId);
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: key,
+        UpdateExpression:
+          'SET verifying = :t, expiresAt = :e, sweepAt = :e, sweepShard = :shard ADD version :one',
+        ConditionExpression: '#s = :pending',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: {
+          ':t': true,
+          ':e': until,
+          ':one': 1,
+          ':pending': 'PENDING',
+          ':shard': sweepAttributes(key, until).sweepShard,
+        },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if (isConditionalCheckFailed(e)) return false;
+    throw e;
+  }
+}
+
 export async function forgetCompleted(session: UploadSession): Promise<void> {
   try {
     await db().send(
       new DeleteCommand({
         TableName: tableName(),
         Key: sessionKey(session.tenant, session.uploadId),
-        ConditionExpression: '#s = :completed AND expiresAt = :e',
+        ConditionExpression: '(#s = :completed OR #s = :failed) AND expiresAt = :e',
         ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':completed': 'COMPLETED', ':e': session.expiresAt },
+        ExpressionAttributeValues: {
+          ':completed': 'COMPLETED',
+          ':failed': 'FAILED',
+          ':e': session.expiresAt,
+        },
       }),
     );
   } catch (e) {

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { PresignedUpload, StorageBackend, UploadedPart } from '../backends/contract';
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
-import { AppError, fromStorageError, StorageError } from '../errors';
+import { AppError, type ErrorCode, fromStorageError, StorageError } from '../errors';
 import { failpoint } from '../faults';
 import { logger } from '../logger';
 import { getFileRecord } from '../metadata/files';
@@ -15,7 +15,14 @@ import {
   type UploadSession,
   type Visibility,
 } from '../metadata/items';
-import { endSession, getSession, openSession, releaseLease, takeLease } from '../metadata/sessions';
+import {
+  endSession,
+  getSession,
+  markVerifying,
+  openSession,
+  releaseLease,
+  takeLease,
+} from '../metadata/sessions';
 import { normalizePath } from '../path';
 import { commitRecord, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
@@ -177,7 +184,7 @@ export async function listUploadParts(principal: TenantPrincipal, uploadId: stri
 export async function abortUpload(principal: TenantPrincipal, uploadId: string): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const session = await sessionOf(principal, uploadId);
-    if (session?.kind !== 'direct') return;
+    if (session?.kind !== 'direct' || session.status === 'FAILED') return;
     if (session.status === 'COMPLETED') {
       throw new AppError('UPLOAD_COMPLETED', 'The upload is already complete; delete the file instead');
     }
@@ -205,7 +212,12 @@ export async function uploadStatus(principal: TenantPrincipal, uploadId: string)
   if (session.status === 'COMPLETED') {
     return { ...base, status: 'READY' as const, file: await completedFile(session) };
   }
-  return { ...base, status: 'PENDING' as const, expiresAt: new Date(session.expiresAt).toISOString() };
+  if (session.status === 'FAILED') return { ...base, status: 'FAILED' as const, error: session.error };
+  return {
+    ...base,
+    status: session.verifying ? ('VERIFYING' as const) : ('PENDING' as const),
+    expiresAt: new Date(session.expiresAt).toISOString(),
+  };
 }
 
 /** How long a complete call waits for a finalize of the same upload that is running elsewhere. */
@@ -220,15 +232,41 @@ export async function completeUpload(
   principal: TenantPrincipal,
   uploadId: string,
   parts?: UploadedPart[],
-): Promise<FileRecord> {
+): Promise<{ record: FileRecord } | { verifying: true }> {
   const session = await getSession(principal.tenant, uploadId);
   // Only direct uploads are completed by their client; an API upload commits itself.
   if (session?.kind !== 'direct') throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
-  // Parts are joined into the staging object first; from there on it is an ordinary finalize
-  // (the storage event of that object may run the same finalize at the same time).
-  if (session.status === 'PENDING' && session.multipart)
-    await assembleParts(session, session.multipart, parts);
-  return finalizeSession(session, { waitMs: COMPLETE_WAIT_MS });
+  if (session.status === 'PENDING') {
+    // Parts are joined into the staging object first; from there on it is an ordinary finalize
+    // (the storage event of that object may run the same finalize at the same time).
+    if (session.multipart) await assembleParts(session, session.multipart, parts);
+    if (session.verifying || (await handOff(session))) return { verifying: true };
+  }
+  return { record: await finalizeSession(session, { waitMs: COMPLETE_WAIT_MS }) };
+}
+
+/**
+ * Copying and hashing a large object does not fit in an API call (29 s): complete hands it to an
+ * asynchronous finalize instead. In AWS the staging object's storage event runs it (the processor
+ * has 5 minutes); in a long-lived process (the local server) a background task does; and the
+ * sweeper finishes whatever is still PENDING when it comes due. Returns whether it handed off.
+ */
+async function handOff(session: UploadSession): Promise<boolean> {
+  const config = getConfig();
+  const staged = await getStorage(session.storage).head(session.key);
+  if (!staged || staged.size <= config.verifyInlineBytes) return false;
+  const until = Date.now() + leaseMs(staged.size);
+  if (!(await markVerifying(session, until))) return false; // ended or completed meanwhile
+  if (config.backgroundFinalize) {
+    void finalizeSession({ ...session, verifying: true, expiresAt: until }, { waitMs: 0 }).catch(
+      (e: unknown) => {
+        // Refusals are recorded on the upload (FAILED); anything else is the sweeper's to retry.
+        if (!(e instanceof AppError && e.status < 500))
+          logger.warn('background finalize failed', { error: e as Error });
+      },
+    );
+  }
+  return true;
 }
 
 /** A finalize lease lasts long enough to copy and hash the object at a slow 20 MB/s, plus FINALIZE_LEASE_SECONDS. */
@@ -252,6 +290,7 @@ export async function finalizeSession(
   let session = found;
   for (;;) {
     if (session.status === 'COMPLETED') return completedFile(session);
+    if (session.status === 'FAILED') throw failedAnswer(session);
     const attempt = newId();
     const target = objectKey(session.tenant, attempt, fileExtension(session.path));
     const now = Date.now();
@@ -276,6 +315,13 @@ export async function finalizeSession(
     session = current;
   }
 }
+
+/** The answer a refused upload would have had, for the client that asks again. */
+const failedAnswer = (session: UploadSession) =>
+  new AppError(
+    (session.error?.code ?? 'UPLOAD_NOT_FOUND') as ErrorCode,
+    session.error?.message ?? 'The upload was refused',
+  );
 
 async function completedFile(session: UploadSession): Promise<FileRecord> {
   const record = await getFileRecord(session.tenant, session.storage, session.path);
@@ -304,6 +350,7 @@ async function promoteAndCommit(
     const { ended, garbage } = await endSession(session, {
       reason: 'upload refused',
       expectFinalizer: attempt,
+      failure: { code: error.code, message: error.message },
     });
     if (ended) await collectGarbage(garbage);
     else await discard(target, 'refused copy');

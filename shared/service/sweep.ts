@@ -1,6 +1,7 @@
 import { LocalDiskBackend } from '../backends/local-disk';
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
+import { AppError } from '../errors';
 import { emitFileEvent } from '../events';
 import { failpoint } from '../faults';
 import { logger } from '../logger';
@@ -13,6 +14,7 @@ import { endSession, forgetCompleted, getSession } from '../metadata/sessions';
 import { loadSweeperState, saveSweeperState } from '../metadata/state';
 import { getDueItem, type ItemKey, postpone, queryDue } from '../metadata/sweep-index';
 import { isConditionFailed } from '../metadata/transact';
+import { finalizeSession } from './direct-upload';
 import { deleteObjects } from './gc';
 import { parseStagingKey, STAGING_PREFIX } from './keys';
 
@@ -126,10 +128,18 @@ async function sweepOne(
       }
     } else if (key.pk.startsWith('U#')) {
       const session = due.item as unknown as UploadSession;
-      if (session.status === 'COMPLETED') {
-        // Its memory ran out. Whatever a client may still have written to the staging key goes too.
+      if (session.status !== 'PENDING') {
+        // A COMPLETED or FAILED memory ran out. Whatever a client may still have written to the
+        // staging key goes too.
         await forgetCompleted(session);
         garbage.push({ tenant: session.tenant, storage: session.storage, key: session.key });
+      } else if (session.verifying && session.expiresAt <= now) {
+        // Handed to an asynchronous finalize that has not finished: the sweeper finishes it (a
+        // refusal ends the upload FAILED; a live finalize elsewhere answers UPLOAD_IN_PROGRESS).
+        await finalizeSession(session, { waitMs: 0 }).catch((e: unknown) => {
+          if (e instanceof AppError && e.status < 500 && e.code !== 'UPLOAD_IN_PROGRESS') return;
+          throw e;
+        });
       } else if (session.expiresAt <= now) {
         const ended = await endSession(session, { reason: 'abandoned', exact: true });
         if (ended.ended) {

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import type { AppError } from '../../shared/errors';
 import type { FileRecord } from '../../shared/metadata/items';
-import { type SignUploadInput, signUpload } from '../../shared/service/direct-upload';
+import { completeUpload, type SignUploadInput, signUpload } from '../../shared/service/direct-upload';
 import type { TenantPrincipal } from '../../shared/service/principal';
 import { type UploadInput, uploadFile } from '../../shared/service/upload';
 import { quotaMismatch } from './invariants';
@@ -66,4 +66,11 @@ export async function signSingleUpload(input: SignUploadInput) {
   const signed = await signUpload(input);
   if (signed.mode !== 'single') throw new Error(`expected a single upload, got ${signed.mode}`);
   return signed;
+}
+
+/** completeUpload where the test expects the file at once (objects under VERIFY_INLINE_BYTES). */
+export async function completeNow(...args: Parameters<typeof completeUpload>) {
+  const outcome = await completeUpload(...args);
+  if (!('record' in outcome)) throw new Error('expected the file, got an asynchronous finalize');
+  return outcome.record;
 }

@@ -14,14 +14,14 @@ import {
   recordFailpoints,
   stopRecording,
 } from '../../shared/faults';
-import { completeUpload } from '../../shared/service/direct-upload';
+
 import { findFile } from '../../shared/service/read';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { s3Event } from '../helpers/integrity';
 import { fileAt, violations } from '../helpers/invariants';
-import { md5, signSingleUpload, upload } from '../helpers/service-helpers';
+import { completeNow, md5, signSingleUpload, upload } from '../helpers/service-helpers';
 
 /**
  * The fault-injection battery: every use case is run once to learn which steps it passes (the
@@ -149,7 +149,7 @@ const useCases: UseCase[] = [
   {
     name: 'direct complete',
     setup: (t) => signed(t, 'a.txt', X),
-    run: (t, ctx) => completeUpload(principal(t), ctx.uploadId as string),
+    run: (t, ctx) => completeNow(principal(t), ctx.uploadId as string),
     expectEnd: (t) => expectContent(t, 'a.txt', X),
   },
   {

@@ -15,7 +15,7 @@ import { getStorage } from '../../shared/backends/registry';
 import { db, tableName } from '../../shared/metadata/client';
 import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
-import { completeUpload } from '../../shared/service/direct-upload';
+
 import { listFiles } from '../../shared/service/list';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
@@ -24,6 +24,7 @@ import { recalculateUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { gate, pausedBody, readFileBytes, s3Event } from '../helpers/integrity';
 import {
+  completeNow,
   expectQuotaConsistent,
   failure,
   md5,
@@ -87,7 +88,7 @@ describe('1. a finalize race never deletes committed bytes', () => {
         }
         return get(key, range);
       });
-      const complete = completeUpload(t, signed.uploadId);
+      const complete = completeNow(t, signed.uploadId);
       await held.reached;
       const event = await onObjectCreated(s3Event(keyOfUrl(signed.url))).catch((e: Error) => e);
       held.open();
@@ -119,7 +120,7 @@ describe('2. a signed upload URL cannot change a finalized file', () => {
       onConflict: 'overwrite',
     });
     expect(await sendTo(signed.url, original)).toBe('ok');
-    const record = await completeUpload(t, signed.uploadId);
+    const record = await completeNow(t, signed.uploadId);
     // The URL is still within its lifetime: whatever it accepts must not reach the file.
     await sendTo(signed.url, 'SWAPPED content');
     const bytes = await readFileBytes('swap', 'a.txt');
@@ -147,7 +148,7 @@ describe('2. a signed upload URL cannot change a finalized file', () => {
     expect(await sendTo(signed.url, 'late bytes')).toBe('ok');
     await sweepExpired({ now: later(2 * 24 * 3600), deadline: later(60) });
     expect(objectsOf('late')).toEqual([]);
-    expect(await failure(completeUpload(t, signed.uploadId))).toBe('404 UPLOAD_NOT_FOUND');
+    expect(await failure(completeNow(t, signed.uploadId))).toBe('404 UPLOAD_NOT_FOUND');
   });
 });
 

@@ -7,7 +7,7 @@ import { getStorage } from '../../shared/backends/registry';
 import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage, setLimit } from '../../shared/metadata/quota';
 import { getSession } from '../../shared/metadata/sessions';
-import { completeUpload } from '../../shared/service/direct-upload';
+
 import { OFFLOAD_MIN_BYTES } from '../../shared/service/hasher';
 import { createLink, openPreview } from '../../shared/service/links';
 import { listFiles } from '../../shared/service/list';
@@ -17,6 +17,7 @@ import { sweepExpired } from '../../shared/service/sweep';
 import { recalculateUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import {
+  completeNow,
   expectQuotaConsistent,
   failure,
   md5,
@@ -117,7 +118,7 @@ describe('expiry (integration)', () => {
     expect(result.uploads).toBeGreaterThanOrEqual(1);
     expect(await getUsage('exp-abandon')).toMatchObject({ reservedBytes: 0, usedBytes: 0 });
     expect(storedFiles(root)).not.toContain(session?.key);
-    expect(await failure(completeUpload(t, signed.uploadId))).toBe('404 UPLOAD_NOT_FOUND');
+    expect(await failure(completeNow(t, signed.uploadId))).toBe('404 UPLOAD_NOT_FOUND');
   });
 });
 
@@ -141,16 +142,16 @@ describe('direct upload (integration)', () => {
     expect(signed).toMatchObject({ method: 'PUT', headers: { 'content-type': 'image/jpeg' } });
     expect(signed.url).toContain('/_local/upload?');
     expect(await getUsage('direct-ok')).toMatchObject({ reservedBytes: 100, usedBytes: 0 });
-    expect(await failure(completeUpload(t, signed.uploadId))).toBe('409 UPLOAD_INCOMPLETE');
+    expect(await failure(completeNow(t, signed.uploadId))).toBe('409 UPLOAD_INCOMPLETE');
     expect(await sendTo(signed.url, 'jpeg bytes')).toBe('ok');
-    const record = await completeUpload(t, signed.uploadId);
+    const record = await completeNow(t, signed.uploadId);
     expect(record).toMatchObject({
       path: 'in/photo.jpg',
       size: 10,
       md5: md5('jpeg bytes'),
       visibility: 'public',
     });
-    expect((await completeUpload(t, signed.uploadId)).id).toBe(record.id);
+    expect((await completeNow(t, signed.uploadId)).id).toBe(record.id);
     expect(await getUsage('direct-ok')).toMatchObject({ reservedBytes: 0, usedBytes: 10, fileCount: 1 });
     await expectQuotaConsistent('direct-ok');
   });
@@ -169,11 +170,11 @@ describe('direct upload (integration)', () => {
       });
     const good = await sign('big.bin', md5(data));
     expect(await sendTo(good.url, data)).toBe('ok');
-    expect(await completeUpload(t, good.uploadId)).toMatchObject({ size: data.length, md5: md5(data) });
+    expect(await completeNow(t, good.uploadId)).toMatchObject({ size: data.length, md5: md5(data) });
 
     const bad = await sign('bad.bin', md5('something else'));
     expect(await sendTo(bad.url, data)).toBe('ok');
-    expect(await failure(completeUpload(t, bad.uploadId))).toBe('400 MD5_MISMATCH');
+    expect(await failure(completeNow(t, bad.uploadId))).toBe('400 MD5_MISMATCH');
     expect(await getUsage('direct-big')).toMatchObject({
       usedBytes: data.length,
       reservedBytes: 0,
@@ -192,10 +193,7 @@ describe('direct upload (integration)', () => {
       onConflict: 'overwrite',
     });
     expect(await sendTo(signed.url, 'race bytes')).toBe('ok');
-    const [a, b] = await Promise.all([
-      completeUpload(t, signed.uploadId),
-      completeUpload(t, signed.uploadId),
-    ]);
+    const [a, b] = await Promise.all([completeNow(t, signed.uploadId), completeNow(t, signed.uploadId)]);
     expect(a.id).toBe(signed.uploadId);
     expect(b.id).toBe(signed.uploadId);
     expect(storedFiles(root)).toContain(a.key);
@@ -231,7 +229,7 @@ describe('direct upload (integration)', () => {
     const session = await getSession('direct-bad', big.uploadId);
     // A backend without size enforcement (a presigned PUT) may let more bytes in: finalize checks.
     await getStorage().put(session?.key ?? '', Buffer.from('too many bytes'), { contentType: 'text/plain' });
-    expect(await failure(completeUpload(t, big.uploadId))).toBe('413 FILE_TOO_LARGE');
+    expect(await failure(completeNow(t, big.uploadId))).toBe('413 FILE_TOO_LARGE');
     expect(storedFiles(root)).not.toContain(session?.key);
 
     const wrong = await signSingleUpload({
@@ -243,7 +241,7 @@ describe('direct upload (integration)', () => {
       onConflict: 'overwrite',
     });
     expect(await sendTo(wrong.url, 'different')).toBe('ok');
-    expect(await failure(completeUpload(t, wrong.uploadId))).toBe('400 MD5_MISMATCH');
+    expect(await failure(completeNow(t, wrong.uploadId))).toBe('400 MD5_MISMATCH');
     expect(await getUsage('direct-bad')).toMatchObject({ reservedBytes: 0, usedBytes: 0, fileCount: 0 });
     expect(storedFiles(root).filter((f) => f.startsWith('direct-bad/'))).toEqual([]);
   });
@@ -289,7 +287,7 @@ describe('direct upload (integration)', () => {
       visibility: 'private',
       onConflict: 'overwrite',
     });
-    expect(await failure(completeUpload(principal('direct-thief'), signed.uploadId))).toBe(
+    expect(await failure(completeNow(principal('direct-thief'), signed.uploadId))).toBe(
       '404 UPLOAD_NOT_FOUND',
     );
   });

@@ -12,13 +12,14 @@ import {
   listUploadParts,
   signUpload,
   signUploadParts,
+  uploadStatus,
 } from '../../shared/service/direct-upload';
 import { planParts } from '../../shared/service/multipart';
 import { sweepExpired } from '../../shared/service/sweep';
 import { getUsage } from '../../shared/service/usage';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { violations } from '../helpers/invariants';
-import { expectQuotaConsistent, failure, md5 } from '../helpers/service-helpers';
+import { completeNow, expectQuotaConsistent, failure, md5 } from '../helpers/service-helpers';
 
 /**
  * Multipart direct uploads through the service on local disk (parts over signed URLs, as the local
@@ -122,9 +123,14 @@ describe('multipart direct uploads (integration, local disk)', () => {
     await send('mp-big', p.uploadId, 1, bytes(5 * MiB, 1));
     await send('mp-big', p.uploadId, 2, bytes(2 * MiB, 2));
     expect(
-      await failure(completeUpload(principal('mp-big'), p.uploadId, [{ partNumber: 1 }, { partNumber: 2 }])),
+      await failure(completeNow(principal('mp-big'), p.uploadId, [{ partNumber: 1 }, { partNumber: 2 }])),
     ).toBe('413 FILE_TOO_LARGE');
-    expect(await getSession('mp-big', p.uploadId)).toBeUndefined();
+    // What is left is the answer, for a client that asks again: no reservation, no object.
+    expect(await getSession('mp-big', p.uploadId)).toMatchObject({
+      status: 'FAILED',
+      reservedBytes: 0,
+      error: { code: 'FILE_TOO_LARGE' },
+    });
     expect(await getFileRecord('mp-big', 'storages.Default', 'big.bin')).toBeUndefined();
     expect(await getUsage('mp-big')).toMatchObject({ reservedBytes: 0, usedBytes: 0, fileCount: 0 });
     expect(await violations('mp-big', { settled: true })).toEqual([]);
@@ -136,7 +142,7 @@ describe('multipart direct uploads (integration, local disk)', () => {
     await send('mp-md5', wrong.uploadId, 1, good.subarray(0, 5 * MiB));
     await send('mp-md5', wrong.uploadId, 2, good.subarray(5 * MiB));
     const t = principal('mp-md5');
-    expect(await failure(completeUpload(t, wrong.uploadId, [{ partNumber: 1 }, { partNumber: 2 }]))).toBe(
+    expect(await failure(completeNow(t, wrong.uploadId, [{ partNumber: 1 }, { partNumber: 2 }]))).toBe(
       '400 MD5_MISMATCH',
     );
     const right = await plan('mp-md5', 'r.bin', good.length, { md5: md5(good) });
@@ -147,7 +153,7 @@ describe('multipart direct uploads (integration, local disk)', () => {
       [1, 5 * MiB, e1],
       [2, MiB, e2],
     ]);
-    const file = await completeUpload(t, right.uploadId, [
+    const file = await completeNow(t, right.uploadId, [
       { partNumber: 1, etag: e1 },
       { partNumber: 2, etag: e2 },
     ]);
@@ -179,7 +185,7 @@ describe('multipart direct uploads (integration, local disk)', () => {
       const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n'), bytes(64 * 1024, 8)]);
       const liar = await sign('liar.png', pdf.length);
       await send('mp-type', liar.uploadId, 1, pdf);
-      expect(await failure(completeUpload(t, liar.uploadId, [{ partNumber: 1 }]))).toBe(
+      expect(await failure(completeNow(t, liar.uploadId, [{ partNumber: 1 }]))).toBe(
         '415 UNSUPPORTED_MEDIA_TYPE',
       );
       expect(await getFileRecord('mp-type', 'storages.Default', 'liar.png')).toBeUndefined();
@@ -190,7 +196,7 @@ describe('multipart direct uploads (integration, local disk)', () => {
       ]);
       const honest = await sign('honest.png', png.length);
       await send('mp-type', honest.uploadId, 1, png);
-      expect(await completeUpload(t, honest.uploadId, [{ partNumber: 1 }])).toMatchObject({
+      expect(await completeNow(t, honest.uploadId, [{ partNumber: 1 }])).toMatchObject({
         size: png.length,
       });
       expect(await getUsage('mp-type')).toMatchObject({
@@ -202,6 +208,83 @@ describe('multipart direct uploads (integration, local disk)', () => {
     } finally {
       env.reconfigure({ ALLOWED_CONTENT_TYPES: undefined });
     }
+  });
+
+  describe('large objects are checked asynchronously: complete answers VERIFYING within the API budget', () => {
+    const wait = async (tenant: string, uploadId: string, until: (status: string) => boolean) => {
+      for (let i = 0; i < 100; i++) {
+        const status = await uploadStatus(principal(tenant), uploadId);
+        if (until(status.status)) return status;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('the asynchronous finalize did not finish');
+    };
+    const sendAll = async (tenant: string, uploadId: string, whole: Buffer) => {
+      await send(tenant, uploadId, 1, whole.subarray(0, 5 * MiB));
+      await send(tenant, uploadId, 2, whole.subarray(5 * MiB));
+      return [{ partNumber: 1 }, { partNumber: 2 }];
+    };
+    const whole = Buffer.concat([bytes(5 * MiB, 11), bytes(MiB, 12)]);
+
+    it('in the background of a long-lived process: VERIFYING, then READY; usage exact', async () => {
+      env.reconfigure({ VERIFY_INLINE_BYTES: String(MiB), BACKGROUND_FINALIZE: 'true' });
+      onTestFinished(() =>
+        env.reconfigure({ VERIFY_INLINE_BYTES: undefined, BACKGROUND_FINALIZE: undefined }),
+      );
+      const t = principal('mp-async');
+      const p = await plan('mp-async', 'async.bin', whole.length, { md5: md5(whole) });
+      const parts = await sendAll('mp-async', p.uploadId, whole);
+      expect(await completeUpload(t, p.uploadId, parts)).toEqual({ verifying: true });
+      const done = await wait('mp-async', p.uploadId, (s) => s !== 'VERIFYING');
+      expect(done).toMatchObject({ status: 'READY', file: { size: whole.length, md5: md5(whole) } });
+      // Asked again, complete answers the file.
+      expect(await completeUpload(t, p.uploadId, parts)).toMatchObject({ record: { md5: md5(whole) } });
+      expect(await getUsage('mp-async')).toMatchObject({
+        reservedBytes: 0,
+        usedBytes: whole.length,
+        fileCount: 1,
+      });
+      expect(await violations('mp-async', { settled: true })).toEqual([]);
+    });
+
+    it('a refusal found asynchronously is readable: FAILED with its code, nothing kept', async () => {
+      env.reconfigure({ VERIFY_INLINE_BYTES: String(MiB), BACKGROUND_FINALIZE: 'true' });
+      onTestFinished(() =>
+        env.reconfigure({ VERIFY_INLINE_BYTES: undefined, BACKGROUND_FINALIZE: undefined }),
+      );
+      const t = principal('mp-async-bad');
+      const p = await plan('mp-async-bad', 'bad.bin', whole.length, { md5: md5('not these bytes') });
+      const parts = await sendAll('mp-async-bad', p.uploadId, whole);
+      expect(await completeUpload(t, p.uploadId, parts)).toEqual({ verifying: true });
+      const failed = await wait('mp-async-bad', p.uploadId, (s) => s !== 'VERIFYING');
+      expect(failed).toMatchObject({ status: 'FAILED', error: { code: 'MD5_MISMATCH' } });
+      expect(await failure(completeUpload(t, p.uploadId, parts))).toBe('400 MD5_MISMATCH');
+      await abortUpload(t, p.uploadId); // nothing left to abort
+      expect(await getUsage('mp-async-bad')).toMatchObject({ reservedBytes: 0, usedBytes: 0, fileCount: 0 });
+      expect(await violations('mp-async-bad', { settled: true })).toEqual([]);
+      // The memory of the refusal ends like a completed upload's.
+      await sweepExpired({ now: Date.now() + 2 * 24 * 3600 * 1000, deadline: Date.now() + 20_000 });
+      expect(await getSession('mp-async-bad', p.uploadId)).toBeUndefined();
+    });
+
+    it('without a background task (Lambda, no storage event), the sweeper finishes it when it comes due', async () => {
+      env.reconfigure({ VERIFY_INLINE_BYTES: String(MiB), BACKGROUND_FINALIZE: 'false' });
+      onTestFinished(() =>
+        env.reconfigure({ VERIFY_INLINE_BYTES: undefined, BACKGROUND_FINALIZE: undefined }),
+      );
+      const t = principal('mp-async-sweep');
+      const p = await plan('mp-async-sweep', 'swept.bin', whole.length);
+      const parts = await sendAll('mp-async-sweep', p.uploadId, whole);
+      expect(await completeUpload(t, p.uploadId, parts)).toEqual({ verifying: true });
+      expect((await uploadStatus(t, p.uploadId)).status).toBe('VERIFYING');
+      await sweepExpired({ now: Date.now() + 10 * 60_000, deadline: Date.now() + 20_000 });
+      expect(await uploadStatus(t, p.uploadId)).toMatchObject({
+        status: 'READY',
+        file: { size: whole.length },
+      });
+      expect(await getUsage('mp-async-sweep')).toMatchObject({ reservedBytes: 0, usedBytes: whole.length });
+      expect(await violations('mp-async-sweep', { settled: true })).toEqual([]);
+    });
   });
 
   it('the sweeper reaps an abandoned multipart upload: parts dropped, reservation released', async () => {

@@ -23,10 +23,10 @@ import type { PresignedUpload } from '../../shared/backends/contract';
 import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage } from '../../shared/metadata/quota';
 import { getSession } from '../../shared/metadata/sessions';
-import { completeUpload, signUpload, signUploadParts } from '../../shared/service/direct-upload';
+import { signUpload, signUploadParts } from '../../shared/service/direct-upload';
 import { STAGING_PREFIX } from '../../shared/service/keys';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
-import { expectQuotaConsistent, md5 } from '../helpers/service-helpers';
+import { completeNow, expectQuotaConsistent, md5 } from '../helpers/service-helpers';
 import { sendUpload } from './backend-contract';
 
 /**
@@ -249,7 +249,7 @@ describe('S3 emulator notifications -> on-object-created', () => {
     const key = (await getSession('ev-mp', plan.uploadId))?.key as string;
     expect(eventsFor(key)).toEqual([]);
     // The complete joins the parts; the storage event of the joined object races its finalize.
-    const file = await completeUpload(t, plan.uploadId, [
+    const file = await completeNow(t, plan.uploadId, [
       { partNumber: 1, etag: etags[0] },
       { partNumber: 2, etag: etags[1] },
     ]);
