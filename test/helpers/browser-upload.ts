@@ -66,6 +66,8 @@ export interface BrowserUploadOutcome {
   pageSha: string;
   downloadedSha: string;
   downloadUrl: string;
+  /** What complete answered: 200 (verified inline) or 202 (the page polled until READY). */
+  completeStatus: number;
 }
 
 interface PartRow {
@@ -278,6 +280,7 @@ export async function uploadThroughPage(
       pageSha: (await page.locator('#sha-local').textContent()) ?? '',
       downloadedSha: (await page.locator('#sha-remote').textContent()) ?? '',
       downloadUrl,
+      completeStatus: Number(await body.getAttribute('data-complete-status')),
     };
   } finally {
     await context.close();

@@ -198,6 +198,7 @@ async function uploadParts(state, blob) {
 /** 200 is the file; 202 means the storage is verified asynchronously: poll until READY or FAILED. */
 async function complete(uploadId, parts) {
   const { status, json } = await api('POST', `/v1/uploads/${uploadId}/complete`, { parts });
+  document.body.dataset.completeStatus = String(status);
   if (status === 200) return json;
   setStatus('verifying');
   log('complete answered 202: polling');
