@@ -136,10 +136,23 @@ async function sweepOne(
       } else if (session.verifying && session.expiresAt <= now) {
         // Handed to an asynchronous finalize that has not finished: the sweeper finishes it (a
         // refusal ends the upload FAILED; a live finalize elsewhere answers UPLOAD_IN_PROGRESS).
-        await finalizeSession(session, { waitMs: 0 }).catch((e: unknown) => {
-          if (e instanceof AppError && e.status < 500 && e.code !== 'UPLOAD_IN_PROGRESS') return;
-          throw e;
-        });
+        const lost = await finalizeSession(session, { waitMs: 0 }).then(
+          () => false,
+          (e: unknown) => {
+            // Its staging object is gone: nothing can complete it any more, so it is reaped below.
+            if (e instanceof AppError && e.code === 'UPLOAD_INCOMPLETE') return true;
+            if (e instanceof AppError && e.status < 500 && e.code !== 'UPLOAD_IN_PROGRESS') return false;
+            throw e;
+          },
+        );
+        const current = lost ? await getSession(session.tenant, session.uploadId) : undefined;
+        if (current?.status === 'PENDING') {
+          const ended = await endSession(current, { reason: 'lost before verification', exact: true });
+          if (ended.ended) {
+            result.uploads++;
+            garbage.push(...ended.garbage);
+          }
+        }
       } else if (session.expiresAt <= now) {
         const ended = await endSession(session, { reason: 'abandoned', exact: true });
         if (ended.ended) {

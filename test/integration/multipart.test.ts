@@ -287,6 +287,25 @@ describe('multipart direct uploads (integration, local disk)', () => {
     });
   });
 
+  it('a handed-off upload whose staging object is lost is reaped by the sweeper, not retried forever', async () => {
+    env.reconfigure({ VERIFY_INLINE_BYTES: String(MiB), BACKGROUND_FINALIZE: 'false' });
+    onTestFinished(() => env.reconfigure({ VERIFY_INLINE_BYTES: undefined, BACKGROUND_FINALIZE: undefined }));
+    const t = principal('mp-lost');
+    const whole = Buffer.concat([bytes(5 * MiB, 13), bytes(MiB, 14)]);
+    const p = await plan('mp-lost', 'lost.bin', whole.length);
+    await send('mp-lost', p.uploadId, 1, whole.subarray(0, 5 * MiB));
+    await send('mp-lost', p.uploadId, 2, whole.subarray(5 * MiB));
+    expect(await completeUpload(t, p.uploadId, [{ partNumber: 1 }, { partNumber: 2 }])).toEqual({
+      verifying: true,
+    });
+    const session = await getSession('mp-lost', p.uploadId);
+    await getStorage().delete(session?.key as string);
+    await sweepExpired({ now: Date.now() + 10 * 60_000, deadline: Date.now() + 20_000 });
+    expect(await getSession('mp-lost', p.uploadId)).toBeUndefined();
+    expect(await getUsage('mp-lost')).toMatchObject({ reservedBytes: 0, usedBytes: 0, fileCount: 0 });
+    expect(await violations('mp-lost', { settled: true })).toEqual([]);
+  });
+
   it('the sweeper reaps an abandoned multipart upload: parts dropped, reservation released', async () => {
     env.reconfigure({ MULTIPART_TTL_SECONDS: '1' });
     try {
