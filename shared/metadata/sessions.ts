@@ -121,17 +121,25 @@ export async function growReservation(
 }
 
 /** Moves a live session's deadline: an upload that is still receiving bytes is not reaped. */
-export async function heartbeat(session: UploadSession, expiresAt: number): Promise<boolean> {
+export const heartbeat = (session: UploadSession, expiresAt: number): Promise<boolean> =>
+  movePending(session, expiresAt, false);
+
+/**
+ * Sets a PENDING session's deadline (and, for `verifying`, marks it handed to an asynchronous
+ * finalize), bumping its version. False when it is no longer PENDING.
+ */
+async function movePending(session: UploadSession, expiresAt: number, verifying: boolean): Promise<boolean> {
   const key = sessionKey(session.tenant, session.uploadId);
   try {
     await db().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: key,
-        UpdateExpression: 'SET expiresAt = :e, sweepAt = :e, sweepShard = :shard ADD version :one',
+        UpdateExpression: `SET ${verifying ? 'verifying = :t, ' : ''}expiresAt = :e, sweepAt = :e, sweepShard = :shard ADD version :one`,
         ConditionExpression: '#s = :pending',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: {
+          ...(verifying ? { ':t': true } : {}),
           ':e': expiresAt,
           ':one': 1,
           ':pending': 'PENDING',
@@ -141,6 +149,7 @@ export async function heartbeat(session: UploadSession, expiresAt: number): Prom
     );
     session.expiresAt = expiresAt;
     session.version = (session.version ?? 0) + 1;
+    if (verifying) session.verifying = true;
     return true;
   } catch (e) {
     if (isConditionalCheckFailed(e)) return false;
@@ -417,32 +426,8 @@ function failedMarker(session: UploadSession, error: { code: string; message: st
  * Hands a PENDING direct upload to an asynchronous finalize: marked, and due for the sweeper at
  * `until` in case nothing else finishes it first.
  */
-export async function markVerifying(session: UploadSession, until: number): Promise<boolean> {
-  const key = sessionKey(session.tenant, session.uploadId);
-  try {
-    await db().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: key,
-        UpdateExpression:
-          'SET verifying = :t, expiresAt = :e, sweepAt = :e, sweepShard = :shard ADD version :one',
-        ConditionExpression: '#s = :pending',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':t': true,
-          ':e': until,
-          ':one': 1,
-          ':pending': 'PENDING',
-          ':shard': sweepAttributes(key, until).sweepShard,
-        },
-      }),
-    );
-    return true;
-  } catch (e) {
-    if (isConditionalCheckFailed(e)) return false;
-    throw e;
-  }
-}
+export const markVerifying = (session: UploadSession, until: number): Promise<boolean> =>
+  movePending(session, until, true);
 
 export async function forgetCompleted(session: UploadSession): Promise<void> {
   try {

@@ -253,18 +253,18 @@ export async function completeUpload(
  */
 async function handOff(session: UploadSession): Promise<boolean> {
   const config = getConfig();
+  // Within the limit by its declared size, an upload needs no look: a larger object is refused by the finalize.
+  if (session.reservedBytes <= config.verifyInlineBytes) return false;
   const staged = await getStorage(session.storage).head(session.key);
   if (!staged || staged.size <= config.verifyInlineBytes) return false;
   const until = Date.now() + leaseMs(staged.size);
   if (!(await markVerifying(session, until))) return false; // ended or completed meanwhile
   if (config.backgroundFinalize) {
-    void finalizeSession({ ...session, verifying: true, expiresAt: until }, { waitMs: 0 }).catch(
-      (e: unknown) => {
-        // Refusals are recorded on the upload (FAILED); anything else is the sweeper's to retry.
-        if (!(e instanceof AppError && e.status < 500))
-          logger.warn('background finalize failed', { error: e as Error });
-      },
-    );
+    void finalizeSession(session, { waitMs: 0 }).catch((e: unknown) => {
+      // Refusals are recorded on the upload (FAILED); anything else is the sweeper's to retry.
+      if (!(e instanceof AppError && e.status < 500))
+        logger.warn('background finalize failed', { error: e as Error });
+    });
   }
   return true;
 }

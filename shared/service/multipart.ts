@@ -38,6 +38,9 @@ export function pendingPlan(session: UploadSession | undefined): {
   if (session?.kind !== 'direct') throw new AppError('UPLOAD_NOT_FOUND', 'No such upload');
   if (session.status === 'COMPLETED')
     throw new AppError('UPLOAD_COMPLETED', 'The upload is already complete');
+  if (session.status === 'FAILED') {
+    throw new AppError('UPLOAD_NOT_FOUND', 'The upload was refused; GET /v1/uploads/{id} says why');
+  }
   if (!session.multipart) throw new AppError('INVALID_REQUEST', 'The upload is not sent in parts');
   return { session, plan: session.multipart };
 }
