@@ -5,7 +5,7 @@ import { logger } from '../shared/logger';
 import { getSession } from '../shared/metadata/sessions';
 import { loadSecrets } from '../shared/secrets';
 import { finalizeSession } from '../shared/service/direct-upload';
-import { parseStagingKey } from '../shared/service/keys';
+import { parseAssembledKey, parseStagingKey } from '../shared/service/keys';
 
 /**
  * S3 ObjectCreated on the staging prefix: finalizes the direct upload the object belongs to, so a
@@ -13,7 +13,10 @@ import { parseStagingKey } from '../shared/service/keys';
  * `_staging/{tenant}/{uploadId}{ext}` (shared/service/keys.ts stagingKey). S3 delivers events at
  * least once, sometimes twice or late: only a PENDING direct session is finalized, and a staging
  * object whose session is not PENDING any more (written again after complete, or after the upload
- * was reaped) is garbage and deleted at once. Other keys are ignored.
+ * was reaped) is garbage and deleted at once. A multipart upload joined in place
+ * (`_assembled/...`, written by complete) is finalized the same way, but never deleted here: once
+ * its session is over it is a file, or garbage that ending the session already listed. Other
+ * keys are ignored.
  */
 
 export interface ObjectCreatedResult {
@@ -33,7 +36,8 @@ export const handler = async (event: S3Event): Promise<ObjectCreatedResult> => {
   let retry: unknown;
   for (const record of event.Records ?? []) {
     const key = decodeKey(record.s3.object.key);
-    const { tenant, uploadId } = parseStagingKey(key) ?? {};
+    const staged = parseStagingKey(key);
+    const { tenant, uploadId } = staged ?? parseAssembledKey(key) ?? {};
     if (!tenant || !uploadId) {
       result.ignored++;
       continue;
@@ -44,7 +48,7 @@ export const handler = async (event: S3Event): Promise<ObjectCreatedResult> => {
         // Another finalize of the same upload running: this event is delivered again later.
         await finalizeSession(session, { waitMs: 0 });
         result.finalized++;
-      } else if (session?.status !== 'PENDING') {
+      } else if (staged && session?.status !== 'PENDING') {
         await getStorage(session?.storage).delete(key);
         result.discarded++;
       } else {

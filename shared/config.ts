@@ -192,11 +192,8 @@ const envSchema = z.object({
   AWS_REGION: z._default(z.string().check(z.minLength(1)), 'us-east-1'),
   STORAGES: z.optional(z.string()),
   DEFAULT_STORAGE: z._default(storageName, 'storages.Default'),
-  /**
-   * Multipart plans reach 5 TiB, but a finalize still promotes the object with one server-side copy,
-   * which S3, MinIO and OSS do up to 5 GiB: the default stays there until the finalize needs no copy.
-   */
-  MAX_FILE_BYTES: int(5 * GiB),
+  /** S3's largest object. Multipart uploads are joined in place (no copy) where the backend allows it. */
+  MAX_FILE_BYTES: int(5 * 1024 * GiB),
   /** Direct uploads above this size are sent in parts (a multipart plan), below it in one request. */
   MULTIPART_THRESHOLD_BYTES: int(32 * 1024 * 1024),
   /** How long a multipart upload may take from plan to complete before the sweeper reaps it. */
@@ -206,6 +203,11 @@ const envSchema = z.object({
    * to an asynchronous finalize and complete answers 202 VERIFYING, within the API's 29 s.
    */
   VERIFY_INLINE_BYTES: int(64 * 1024 * 1024),
+  /**
+   * The largest object whose md5 a finalize checks by reading it (asynchronously, within the
+   * processor's 5 minutes); a larger upload that declares an md5 is refused at its plan.
+   */
+  VERIFY_READ_MAX_BYTES: int(5 * GiB),
   /** A long-lived process (the local server) finishes handed-off finalizes itself, in the background. */
   BACKGROUND_FINALIZE: z._default(z.enum(['true', 'false']), 'false'),
   /** API Gateway + Lambda cap a request near 6 MB, so the body of an API upload is capped lower than a direct upload. */
@@ -249,6 +251,7 @@ export interface Config {
   multipartThresholdBytes: number;
   multipartTtlSeconds: number;
   verifyInlineBytes: number;
+  verifyReadMaxBytes: number;
   backgroundFinalize: boolean;
   maxApiUploadBytes: number;
   allowedContentTypes: string[];
@@ -330,6 +333,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     multipartThresholdBytes: e.MULTIPART_THRESHOLD_BYTES,
     multipartTtlSeconds: e.MULTIPART_TTL_SECONDS,
     verifyInlineBytes: e.VERIFY_INLINE_BYTES,
+    verifyReadMaxBytes: e.VERIFY_READ_MAX_BYTES,
     backgroundFinalize: e.BACKGROUND_FINALIZE === 'true',
     maxApiUploadBytes: e.MAX_API_UPLOAD_BYTES,
     allowedContentTypes: e.ALLOWED_CONTENT_TYPES.split(',')

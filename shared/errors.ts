@@ -18,6 +18,8 @@ export const errorCodes = {
   INVALID_EXPIRES: 400,
   INVALID_MD5: 400,
   MD5_MISMATCH: 400,
+  /** An md5 declared for a direct upload too large to be read for it (VERIFY_READ_MAX_BYTES). */
+  MD5_NOT_VERIFIABLE: 400,
   INVALID_CURSOR: 400,
   INVALID_PARTS: 400,
   /** The local server's own answer to a request Node cannot parse (API Gateway answers those itself). */

@@ -5,7 +5,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { STAGING_PREFIX } from '../../shared/service/keys';
+import { NOTIFIED_PREFIXES } from '../../shared/service/keys';
 import { grantAccess, type ServiceResources } from './grants';
 import { StorageFunction } from './storage-function';
 
@@ -43,11 +43,13 @@ export class Processing extends Construct {
     grantAccess(this.onObjectCreated, props.resources);
     const fn = this.onObjectCreated.function;
     fn.configureAsyncInvoke({ retryAttempts: 2, maxEventAge: Duration.hours(6) });
-    // Only the staging prefix: clients write there; the service's own writes (promoted copies,
-    // API uploads, blobs) need no processing.
-    props.bucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(fn), {
-      prefix: STAGING_PREFIX,
-    });
+    // Only where direct uploads land (staging, and multipart uploads joined in place): the
+    // service's own writes (promoted copies, API uploads, blobs) need no processing.
+    for (const prefix of NOTIFIED_PREFIXES) {
+      props.bucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(fn), {
+        prefix,
+      });
+    }
   }
 }
 

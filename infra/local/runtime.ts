@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { getConfig } from '../../shared/config';
 import { ensureTable } from '../../shared/metadata/ensure-table';
-import { STAGING_PREFIX } from '../../shared/service/keys';
+import { NOTIFIED_PREFIXES } from '../../shared/service/keys';
 import { loadDevSecrets } from './dev-secrets';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { startAzurite, startS3rver } from './emulators';
@@ -151,8 +151,8 @@ async function startStorageEmulator(env: NodeJS.ProcessEnv, dataDir: string, ser
   if (kind === 's3') {
     bucket = 'local-files';
     const region = 'us-east-1';
-    // The stack's notification: ObjectCreated on the staging prefix only.
-    const events = createObjectCreatedBridge({ bucket, prefix: STAGING_PREFIX, region });
+    // The stack's notifications: ObjectCreated on the staging and assembled prefixes only.
+    const events = createObjectCreatedBridge({ bucket, prefixes: NOTIFIED_PREFIXES, region });
     stopEvents = () => events.stop();
     // The adapter is built from configuration, without the test-only fix for s3rver's bucket-path
     // signatures: this emulator accepts mismatched signatures (it still wants its access key).

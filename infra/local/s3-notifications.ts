@@ -99,8 +99,8 @@ const invokeOnObjectCreated: Invoke = async (event, context) => {
 
 export function createObjectCreatedBridge(options: {
   bucket: string;
-  /** The notification's filter (the stack subscribes STAGING_PREFIX only). */
-  prefix: string;
+  /** The notification's filters, one per prefix (the stack subscribes NOTIFIED_PREFIXES). */
+  prefixes: readonly string[];
   region: string;
   /**
    * Waits before each retry. Lambda retries an asynchronous invocation twice (the stack's
@@ -156,7 +156,7 @@ export function createObjectCreatedBridge(options: {
       if (
         stopped ||
         created.bucket !== options.bucket ||
-        !created.key.startsWith(options.prefix) ||
+        !options.prefixes.some((prefix) => created.key.startsWith(prefix)) ||
         !created.eventName.startsWith('ObjectCreated:')
       ) {
         return Promise.resolve(stopped ? 'stopped' : 'filtered');

@@ -58,6 +58,7 @@ export class AliyunOssBackend implements StorageBackend {
     presignDownload: true,
     range: true,
     multipart: true,
+    sealedParts: true,
   };
   readonly client: OSS;
   readonly multipart: MultipartUploads;

@@ -50,6 +50,7 @@ export class AzureBlobBackend implements StorageBackend {
     presignDownload: true,
     range: true,
     multipart: true,
+    sealedParts: false,
   };
   private readonly credential: StorageSharedKeyCredential;
   readonly container: ContainerClient;

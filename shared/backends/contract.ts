@@ -81,6 +81,12 @@ export interface Capabilities {
   range: boolean;
   /** The backend has `multipart`: presigned part uploads for large direct uploads. */
   multipart: boolean;
+  /**
+   * Completing a multipart upload ends its part URLs: none can write to the key afterwards (S3,
+   * MinIO, OSS: a part URL names the upload id; local disk: the same). So the parts can be joined
+   * into the file's own key. Not Azure: a block's SAS URL can also Put Blob over the whole key.
+   */
+  sealedParts: boolean;
 }
 
 export interface StorageBackend {

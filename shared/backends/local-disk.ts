@@ -73,6 +73,7 @@ export class LocalDiskBackend implements StorageBackend {
     presignDownload: false,
     range: true,
     multipart: true,
+    sealedParts: true,
   };
   readonly multipart: MultipartUploads;
   private readonly root: string;

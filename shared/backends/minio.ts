@@ -66,6 +66,7 @@ export class MinioBackend implements StorageBackend {
     presignDownload: true,
     range: true,
     multipart: true,
+    sealedParts: true,
   };
   readonly client: Client;
   readonly multipart: MultipartUploads;

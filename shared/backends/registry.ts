@@ -24,7 +24,13 @@ export function getStorage(name?: string | null): StorageBackend {
   return backend;
 }
 
-const ALL: Capabilities = { presignUpload: true, presignDownload: true, range: true, multipart: true };
+const ALL: Capabilities = {
+  presignUpload: true,
+  presignDownload: true,
+  range: true,
+  multipart: true,
+  sealedParts: true,
+};
 
 /**
  * What the cloud adapters can do, known without loading them (they are loaded on first use, see
@@ -33,7 +39,7 @@ const ALL: Capabilities = { presignUpload: true, presignDownload: true, range: t
 export const cloudCapabilities: Record<Exclude<StorageInstanceConfig['type'], 'local-disk'>, Capabilities> = {
   s3: ALL,
   minio: ALL,
-  'azure-blob': ALL,
+  'azure-blob': { ...ALL, sealedParts: false },
   'aliyun-oss': ALL,
 };
 

@@ -88,6 +88,7 @@ export class S3Backend implements StorageBackend {
     presignDownload: true,
     range: true,
     multipart: true,
+    sealedParts: true,
   };
   readonly client: S3Client;
   /** Signs upload URLs (and parts); the same client as `client` when it adds no checksums anyway. */

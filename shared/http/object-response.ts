@@ -27,7 +27,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
-const etagOf = (record: FileRecord) => `"${record.md5}"`;
+/** The md5 of the bytes; for a file never read (a large multipart upload) its id, which no other content shares. */
+const etagOf = (record: FileRecord) => `"${record.md5 ?? record.id}"`;
 
 function matchesEtag(header: string | undefined, etag: string): boolean {
   if (!header) return false;

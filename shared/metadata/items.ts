@@ -15,7 +15,11 @@ export interface FileRecord {
   fileName: string;
   contentType: string;
   size: number;
-  md5: string;
+  /**
+   * Hex digests of the bytes. Absent only for a large multipart direct upload without a declared
+   * md5: the service never read it (the storage checked each part), see readsWhole in direct-upload.
+   */
+  md5?: string;
   sha256?: string;
   status: 'READY';
   visibility: Visibility;

@@ -5,7 +5,8 @@ import { encodePath } from './read';
 /** The platform's attachment format (names kept so existing clients map 1:1), plus status and visibility. */
 export interface Attachment {
   id: string;
-  md5: string;
+  /** absent for a large multipart upload sent without one (never read by the service) */
+  md5?: string;
   uid: string;
   url: string;
   name: string;

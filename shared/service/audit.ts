@@ -11,7 +11,7 @@ import { getQuotaState } from '../metadata/quota';
 import { endSession, ownedKeys } from '../metadata/sessions';
 import { blobsOf, garbageOf, queryPartition, scanTenants, sessionsOf } from '../metadata/tenants';
 import { collectGarbage } from './gc';
-import { STAGING_PREFIX } from './keys';
+import { ASSEMBLED_PREFIX, STAGING_PREFIX } from './keys';
 import { TENANT_PATTERN } from './principal';
 import { recalculateUsage } from './usage';
 
@@ -143,6 +143,7 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
     objects.set(storage, [
       ...(await listObjects(storage, `${tenant}/`)),
       ...(await listObjects(storage, `${STAGING_PREFIX}${tenant}/`)),
+      ...(await listObjects(storage, `${ASSEMBLED_PREFIX}${tenant}/`)),
     ]);
   }
   const snap = await snapshot(tenant, storages);

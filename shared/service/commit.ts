@@ -85,10 +85,10 @@ async function settle(session: UploadSession, record: FileRecord): Promise<Commi
   return now ? { closed: true } : null;
 }
 
-/** The READY record a session becomes, once its bytes are stored at `key` and hashed. */
+/** The READY record a session becomes, once its bytes are stored at `key` (and hashed, where they were read). */
 export function recordFromSession(
   session: UploadSession,
-  stored: { key: string; size: number; md5: string; sha256: string; blobMd5?: string },
+  stored: { key: string; size: number; md5?: string; sha256?: string; blobMd5?: string },
 ): FileRecord {
   return {
     id: session.uploadId,

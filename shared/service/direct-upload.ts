@@ -26,7 +26,7 @@ import {
 import { normalizePath } from '../path';
 import { commitRecord, recordFromSession } from './commit';
 import { collectGarbage } from './gc';
-import { fileExtension, newId, objectKey, stagingKey } from './keys';
+import { ASSEMBLED_PREFIX, assembledKey, fileExtension, newId, objectKey, stagingKey } from './keys';
 import { Meter } from './meter';
 import {
   assembleParts,
@@ -38,7 +38,7 @@ import {
   storedParts,
 } from './multipart';
 import type { TenantPrincipal } from './principal';
-import { assertBytesAllowed, HeadTap } from './sniff';
+import { assertBytesAllowed, HeadTap, readHead } from './sniff';
 import { assertSize, assertTypeAllowed, normalizeContentType } from './validate';
 
 export interface SignUploadInput {
@@ -80,6 +80,12 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
     );
   }
   const plan = multipart ? planParts(input.size) : undefined;
+  if (input.md5 && input.size > config.verifyReadMaxBytes) {
+    throw new AppError(
+      'MD5_NOT_VERIFIABLE',
+      `An md5 is checked by reading the file, which is done up to ${config.verifyReadMaxBytes} bytes; upload larger files without one`,
+    );
+  }
   if (input.onConflict === 'fail') {
     const existing = await getFileRecord(input.principal.tenant, backend.name, path);
     if (existing && !isExpired(existing))
@@ -87,7 +93,12 @@ export async function signUpload(input: SignUploadInput): Promise<SignedUpload> 
   }
   const uploadId = newId();
   const now = Date.now();
-  const key = stagingKey(input.principal.tenant, uploadId, fileExtension(path));
+  // Parts are joined straight into the file's key where no part URL can write once the upload
+  // is complete; everything else goes to staging and is promoted by a copy (see finalizeSession).
+  const key =
+    plan && backend.capabilities.sealedParts
+      ? assembledKey(input.principal.tenant, uploadId, fileExtension(path))
+      : stagingKey(input.principal.tenant, uploadId, fileExtension(path));
   // The backend's multipart upload exists before the session that owns it, so the session can
   // name it (and whoever ends the session aborts it); if the session cannot open, it is aborted here.
   let backendUploadId: string | undefined;
@@ -253,11 +264,13 @@ export async function completeUpload(
  */
 async function handOff(session: UploadSession): Promise<boolean> {
   const config = getConfig();
-  // Within the limit by its declared size, an upload needs no look: a larger object is refused by the finalize.
-  if (session.reservedBytes <= config.verifyInlineBytes) return false;
+  // Within the limit by its declared size, an upload needs no look: a larger object is refused by
+  // the finalize. One that will not be read is finalized at once whatever its size.
+  const slow = (size: number) => size > config.verifyInlineBytes && readsWhole(session, size);
+  if (!slow(session.reservedBytes)) return false;
   const staged = await getStorage(session.storage).head(session.key);
-  if (!staged || staged.size <= config.verifyInlineBytes) return false;
-  const until = Date.now() + leaseMs(staged.size);
+  if (!staged || !slow(staged.size)) return false;
+  const until = Date.now() + leaseMs(session, staged.size);
   if (!(await markVerifying(session, until))) return false; // ended or completed meanwhile
   if (config.backgroundFinalize) {
     void finalizeSession(session, { waitMs: 0 }).catch((e: unknown) => {
@@ -269,8 +282,29 @@ async function handOff(session: UploadSession): Promise<boolean> {
   return true;
 }
 
-/** A finalize lease lasts long enough to copy and hash the object at a slow 20 MB/s, plus FINALIZE_LEASE_SECONDS. */
-const leaseMs = (bytes: number) => getConfig().finalizeLeaseSeconds * 1000 + Math.ceil(bytes / 20_000);
+/**
+ * Multipart uploads joined in the file's own key (ASSEMBLED_PREFIX): no copy, and nothing of them
+ * is deleted on success. All other direct uploads are promoted from staging by a server-side copy.
+ */
+const joinedInPlace = (session: UploadSession) => session.key.startsWith(ASSEMBLED_PREFIX);
+
+/**
+ * Whether a finalize reads the whole object (for md5 and sha256): always for a one-request upload
+ * (at most 5 GiB), and for a multipart upload when its client declared an md5 or it is small
+ * enough to read within complete. A large multipart upload otherwise relies on the storage's own
+ * checks (each part's ETag, the size by HEAD, the first bytes for the type) and has no digests.
+ */
+const readsWhole = (session: UploadSession, size: number) =>
+  !session.multipart || session.md5 !== undefined || size <= getConfig().verifyInlineBytes;
+
+/**
+ * A finalize lease lasts FINALIZE_LEASE_SECONDS plus the time to read the object at a slow 20 MB/s
+ * where it is read, and to copy it server-side at 200 MB/s where it is copied.
+ */
+const leaseMs = (session: UploadSession, bytes: number) =>
+  getConfig().finalizeLeaseSeconds * 1000 +
+  (readsWhole(session, bytes) ? Math.ceil(bytes / 20_000) : 0) +
+  (joinedInPlace(session) ? 0 : Math.ceil(bytes / 200_000));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -292,9 +326,12 @@ export async function finalizeSession(
     if (session.status === 'COMPLETED') return completedFile(session);
     if (session.status === 'FAILED') throw failedAnswer(session);
     const attempt = newId();
-    const target = objectKey(session.tenant, attempt, fileExtension(session.path));
+    // Every attempt copies to a key of its own, except where the parts were joined in place.
+    const target = joinedInPlace(session)
+      ? session.key
+      : objectKey(session.tenant, attempt, fileExtension(session.path));
     const now = Date.now();
-    const leaseUntil = now + leaseMs(session.reservedBytes);
+    const leaseUntil = now + leaseMs(session, session.reservedBytes);
     const before = await takeLease(session, attempt, target, leaseUntil, now);
     if (before) {
       const held = {
@@ -339,6 +376,8 @@ async function promoteAndCommit(
   deadAttemptKey: string | undefined,
 ): Promise<FileRecord> {
   const backend = getStorage(session.storage);
+  // In place, the target is the session's own key: only ending the session makes it garbage.
+  const inPlace = target === session.key;
   const own = (key: string) => ({ tenant: session.tenant, storage: session.storage, key });
   const discard = async (key: string, reason: string) => {
     await markGarbage([own(key)], reason);
@@ -353,7 +392,7 @@ async function promoteAndCommit(
       failure: { code: error.code, message: error.message },
     });
     if (ended) await collectGarbage(garbage);
-    else await discard(target, 'refused copy');
+    else if (!inPlace) await discard(target, 'refused copy');
     const now = ended ? undefined : await getSession(session.tenant, session.uploadId);
     if (now?.status === 'COMPLETED') return completedFile(now);
     throw error;
@@ -366,15 +405,20 @@ async function promoteAndCommit(
     const staged = await backend.head(session.key);
     if (!staged) throw incomplete();
     if (staged.size > session.reservedBytes) return await refuse(tooLarge(session));
-    const promoted = await backend.copy(session.key, target).catch((e: unknown) => {
-      if (e instanceof StorageError && e.kind === 'NotFound') throw incomplete();
-      throw e;
-    });
-    await failpoint('finalize.after-copy');
-    // The staging object may have been replaced between the head and the copy: check the copy.
-    if (promoted.size > session.reservedBytes) return await refuse(tooLarge(session));
-    const { digests, head } = await hashObject(backend, target, promoted.size);
-    if (session.md5 && session.md5 !== digests.md5) {
+    let promoted = staged;
+    if (!inPlace) {
+      promoted = await backend.copy(session.key, target).catch((e: unknown) => {
+        if (e instanceof StorageError && e.kind === 'NotFound') throw incomplete();
+        throw e;
+      });
+      await failpoint('finalize.after-copy');
+      // The staging object may have been replaced between the head and the copy: check the copy.
+      if (promoted.size > session.reservedBytes) return await refuse(tooLarge(session));
+    }
+    const { digests, head } = readsWhole(session, promoted.size)
+      ? await hashObject(backend, target, promoted.size)
+      : { digests: undefined, head: await readHead(backend, target, promoted.size) };
+    if (session.md5 && session.md5 !== digests?.md5) {
       return await refuse(new AppError('MD5_MISMATCH', 'The md5 given does not match the uploaded bytes'));
     }
     const typeRefused = await assertBytesAllowed(head).then(
@@ -395,8 +439,8 @@ async function promoteAndCommit(
     }
     if ('closed' in committed) {
       // Another finalize took over (this one was too slow) or the sweeper reaped the upload: this
-      // attempt's copy is referenced by nobody.
-      await discard(target, 'superseded copy');
+      // attempt's copy is referenced by nobody (joined in place, the object is the session's).
+      if (!inPlace) await discard(target, 'superseded copy');
       const now = await getSession(session.tenant, session.uploadId);
       if (now?.status === 'COMPLETED') return completedFile(now);
       throw new AppError('UPLOAD_NOT_FOUND', 'The upload expired before it was completed');
@@ -404,6 +448,7 @@ async function promoteAndCommit(
     // Committed: from here on nothing may fail the call (an error would make this attempt clean
     // up after a success). What clients may still write to the staging key is garbage now; a
     // lifecycle rule (or the sweeper) removes it if this does not.
+    if (inPlace) return committed.record;
     await failpoint('finalize.after-commit')
       .then(() => backend.delete(session.key))
       .catch((e: unknown) => {
@@ -419,8 +464,8 @@ async function promoteAndCommit(
     // An infrastructure failure: give the lease back (so a retry can start at once), handing this
     // attempt's copy, if any, to garbage in the same write. Only while the session is PENDING with
     // this lease: if the outcome of a commit is unknown, the copy may be the file now.
-    await releaseLease(session, attempt, target)
-      .then((released) => (released ? collectGarbage([own(target)]) : 0))
+    await releaseLease(session, attempt, inPlace ? undefined : target)
+      .then((released) => (released && !inPlace ? collectGarbage([own(target)]) : 0))
       .catch((cleanup: unknown) =>
         logger.warn('finalize cleanup left to the sweeper', { error: cleanup as Error }),
       );

@@ -24,6 +24,33 @@ export const stagingKey = (tenant: string, uploadId: string, ext: string) =>
   `${STAGING_PREFIX}${tenant}/${uploadId}${ext}`;
 
 /**
+ * Where a multipart upload is joined when the backend's part URLs can write nothing once the
+ * upload is completed (S3, MinIO, OSS, local disk: a part URL names an upload id that completing
+ * ends). The joined object is the file's object as it stands: no copy, so no 5 GiB copy limit.
+ * A prefix of its own (not the tenant's) so the bucket notification can run the finalize on it,
+ * as it does on staging, without running on every file the service writes. Unlike staging, it
+ * holds files: no lifecycle rule expires it, and nothing deletes what a session does not own.
+ */
+export const ASSEMBLED_PREFIX = '_assembled/';
+export const assembledKey = (tenant: string, uploadId: string, ext: string) =>
+  `${ASSEMBLED_PREFIX}${tenant}/${uploadId.slice(0, 2)}/${uploadId}${ext}`;
+
+const ASSEMBLED_KEY = new RegExp(
+  `^${ASSEMBLED_PREFIX}([^/]+)/[0-9a-f]{2}/([0-9a-f]{32})(\\.[a-z0-9]{1,16})?$`,
+);
+
+/** The tenant and upload of an assembled key (assembledKey's inverse); undefined for any other key. */
+export function parseAssembledKey(key: string): { tenant: string; uploadId: string } | undefined {
+  const [, tenant, uploadId] = ASSEMBLED_KEY.exec(key) ?? [];
+  return tenant && uploadId && key.includes(`/${uploadId.slice(0, 2)}/${uploadId}`)
+    ? { tenant, uploadId }
+    : undefined;
+}
+
+/** What the bucket notification (on-object-created) subscribes: the keys clients (or complete) write. */
+export const NOTIFIED_PREFIXES = [STAGING_PREFIX, ASSEMBLED_PREFIX] as const;
+
+/**
  * Deduplicated content: one blob per (tenant, storage, md5) at a time, stored under a key unique
  * to its incarnation (the upload that claimed it), so a blob released and claimed again never
  * shares an object key with its predecessor.

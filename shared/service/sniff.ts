@@ -1,4 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import type { StorageBackend } from '../backends/contract';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
 import { assertTypeAllowed } from './validate';
@@ -27,6 +29,16 @@ export class HeadTap extends Transform {
 
 /** Whether types are restricted at all: with the default `*\/*` nothing needs sniffing. */
 export const typesRestricted = () => !getConfig().allowedContentTypes.includes('*/*');
+
+/**
+ * The first bytes of a stored object, by a ranged read, for a finalize that does not read the
+ * whole object; nothing (no request) when types are not restricted or the object is empty.
+ */
+export async function readHead(backend: StorageBackend, key: string, size: number): Promise<Buffer> {
+  if (!typesRestricted() || size === 0) return Buffer.alloc(0);
+  const { body } = await backend.get(key, { start: 0, end: Math.min(size, HEAD_BYTES) - 1 });
+  return (await buffer(body)).subarray(0, HEAD_BYTES);
+}
 
 /**
  * The declared type was checked when the upload was signed; the bytes may say otherwise (a PDF

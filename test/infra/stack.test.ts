@@ -327,20 +327,21 @@ describe('StorageStack template', () => {
       });
     });
 
-    it('notifies the processor of every object created in the staging prefix, and of nothing else', () => {
+    it('notifies the processor of every object created in the staging and assembled prefixes, and of nothing else', () => {
       const processor = functionsByName(template).get('on-object-created')?.id as string;
+      const on = (prefix: string) => ({
+        Events: ['s3:ObjectCreated:*'],
+        LambdaFunctionArn: arnOf(processor),
+        Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: prefix }] } },
+      });
       template.hasResourceProperties('Custom::S3BucketNotifications', {
         BucketName: refOf(ids.bucket),
         NotificationConfiguration: {
-          LambdaFunctionConfigurations: [
-            {
-              Events: ['s3:ObjectCreated:*'],
-              LambdaFunctionArn: arnOf(processor),
-              Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: '_staging/' }] } },
-            },
-          ],
+          LambdaFunctionConfigurations: [on('_staging/'), on('_assembled/')],
         },
       });
+      // Joined multipart uploads are files: no lifecycle rule may expire them.
+      expect(JSON.stringify(resourcesOf(template, 'AWS::S3::Bucket'))).not.toContain('_assembled/');
     });
 
     it("keeps the processor's failed events in an encrypted dead-letter queue", () => {

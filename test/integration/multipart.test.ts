@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -55,6 +55,18 @@ async function plan(tenant: string, path: string, size: number, extra: { md5?: s
   if (signed.mode !== 'multipart') throw new Error('expected a multipart plan');
   return signed;
 }
+
+/** A multipart plan declared as a PNG (for the tests of the type by magic bytes). */
+const signPng = (tenant: string, path: string, size: number) =>
+  signUpload({
+    principal: principal(tenant),
+    path,
+    contentType: 'image/png',
+    size,
+    visibility: 'private',
+    onConflict: 'overwrite',
+    multipart: true,
+  });
 
 /** PUTs a part to its signed URL the way the local server does, and answers the part's ETag. */
 async function send(tenant: string, uploadId: string, partNumber: number, body: Buffer) {
@@ -171,16 +183,7 @@ describe('multipart direct uploads (integration, local disk)', () => {
     env.reconfigure({ ALLOWED_CONTENT_TYPES: 'image/*' });
     try {
       const t = principal('mp-type');
-      const sign = (path: string, size: number) =>
-        signUpload({
-          principal: t,
-          path,
-          contentType: 'image/png',
-          size,
-          visibility: 'private',
-          onConflict: 'overwrite',
-          multipart: true,
-        });
+      const sign = (path: string, size: number) => signPng('mp-type', path, size);
       // A PDF declared as a PNG.
       const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n'), bytes(64 * 1024, 8)]);
       const liar = await sign('liar.png', pdf.length);
@@ -273,7 +276,7 @@ describe('multipart direct uploads (integration, local disk)', () => {
         env.reconfigure({ VERIFY_INLINE_BYTES: undefined, BACKGROUND_FINALIZE: undefined }),
       );
       const t = principal('mp-async-sweep');
-      const p = await plan('mp-async-sweep', 'swept.bin', whole.length);
+      const p = await plan('mp-async-sweep', 'swept.bin', whole.length, { md5: md5(whole) });
       const parts = await sendAll('mp-async-sweep', p.uploadId, whole);
       expect(await completeUpload(t, p.uploadId, parts)).toEqual({ verifying: true });
       expect((await uploadStatus(t, p.uploadId)).status).toBe('VERIFYING');
@@ -292,7 +295,7 @@ describe('multipart direct uploads (integration, local disk)', () => {
     onTestFinished(() => env.reconfigure({ VERIFY_INLINE_BYTES: undefined, BACKGROUND_FINALIZE: undefined }));
     const t = principal('mp-lost');
     const whole = Buffer.concat([bytes(5 * MiB, 13), bytes(MiB, 14)]);
-    const p = await plan('mp-lost', 'lost.bin', whole.length);
+    const p = await plan('mp-lost', 'lost.bin', whole.length, { md5: md5(whole) });
     await send('mp-lost', p.uploadId, 1, whole.subarray(0, 5 * MiB));
     await send('mp-lost', p.uploadId, 2, whole.subarray(5 * MiB));
     expect(await completeUpload(t, p.uploadId, [{ partNumber: 1 }, { partNumber: 2 }])).toEqual({
@@ -304,6 +307,99 @@ describe('multipart direct uploads (integration, local disk)', () => {
     expect(await getSession('mp-lost', p.uploadId)).toBeUndefined();
     expect(await getUsage('mp-lost')).toMatchObject({ reservedBytes: 0, usedBytes: 0, fileCount: 0 });
     expect(await violations('mp-lost', { settled: true })).toEqual([]);
+  });
+
+  it('a large upload without an md5 is joined in place and finalized at once, trusting the parts: no copy, no read', async () => {
+    env.reconfigure({ VERIFY_INLINE_BYTES: String(MiB) });
+    onTestFinished(() => env.reconfigure({ VERIFY_INLINE_BYTES: undefined }));
+    const t = principal('mp-inplace');
+    const whole = Buffer.concat([bytes(5 * MiB, 15), bytes(MiB, 16)]);
+    const p = await plan('mp-inplace', 'in/place.bin', whole.length);
+    const { parts: urls } = await signUploadParts(t, p.uploadId, [1]);
+    await send('mp-inplace', p.uploadId, 1, whole.subarray(0, 5 * MiB));
+    await send('mp-inplace', p.uploadId, 2, whole.subarray(5 * MiB));
+    const outcome = await completeUpload(t, p.uploadId, [{ partNumber: 1 }, { partNumber: 2 }]);
+    // Above VERIFY_INLINE_BYTES, yet answered at once: nothing is read, so nothing is handed off.
+    expect(outcome).toMatchObject({ record: { size: whole.length, path: 'in/place.bin' } });
+    const record = (outcome as { record: { key: string; md5?: string; sha256?: string } }).record;
+    expect(record.key).toBe(`_assembled/mp-inplace/${p.uploadId.slice(0, 2)}/${p.uploadId}.bin`);
+    expect([record.md5, record.sha256]).toEqual([undefined, undefined]);
+    const stored = join(env.root, 'default', ...record.key.split('/'));
+    expect(md5(readFileSync(stored))).toBe(md5(whole));
+    // A part URL used again after complete writes nothing: its upload is over.
+    const local = getStorage() as LocalDiskBackend;
+    const replay = await local.acceptSigned(
+      new URL(urls[0]?.url ?? '').searchParams,
+      Readable.from([bytes(5 * MiB, 99)]),
+    );
+    expect(replay.outcome).toBe('not-found');
+    expect(md5(readFileSync(stored))).toBe(md5(whole));
+    expect(partFolders()).toEqual([]);
+    expect(await getUsage('mp-inplace')).toMatchObject({
+      reservedBytes: 0,
+      usedBytes: whole.length,
+      fileCount: 1,
+    });
+    expect(await violations('mp-inplace', { settled: true })).toEqual([]);
+    // Overwritten, the joined object of the old file is deleted like any file's object.
+    const next = await plan('mp-inplace', 'in/place.bin', whole.length);
+    await send('mp-inplace', next.uploadId, 1, whole.subarray(0, 5 * MiB));
+    await send('mp-inplace', next.uploadId, 2, whole.subarray(5 * MiB));
+    await completeNow(t, next.uploadId, [{ partNumber: 1 }, { partNumber: 2 }]);
+    expect(existsSync(stored)).toBe(false);
+    expect(await violations('mp-inplace', { settled: true })).toEqual([]);
+  });
+
+  it('without reading the whole object, the size and the type by magic bytes are still checked', async () => {
+    env.reconfigure({ VERIFY_INLINE_BYTES: String(MiB), ALLOWED_CONTENT_TYPES: 'image/*' });
+    onTestFinished(() =>
+      env.reconfigure({ VERIFY_INLINE_BYTES: undefined, ALLOWED_CONTENT_TYPES: undefined }),
+    );
+    const t = principal('mp-noread');
+    const sign = (path: string, size: number) => signPng('mp-noread', path, size);
+    // Larger than declared.
+    const big = await sign('big.png', 6 * MiB);
+    await send('mp-noread', big.uploadId, 1, bytes(5 * MiB, 17));
+    await send('mp-noread', big.uploadId, 2, bytes(2 * MiB, 18));
+    expect(await failure(completeNow(t, big.uploadId, [{ partNumber: 1 }, { partNumber: 2 }]))).toBe(
+      '413 FILE_TOO_LARGE',
+    );
+    // A PDF declared as a PNG: its first bytes say so (a ranged read).
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n'), bytes(6 * MiB, 19)]);
+    const liar = await sign('liar.png', pdf.length);
+    await send('mp-noread', liar.uploadId, 1, pdf.subarray(0, 5 * MiB));
+    await send('mp-noread', liar.uploadId, 2, pdf.subarray(5 * MiB));
+    expect(await failure(completeNow(t, liar.uploadId, [{ partNumber: 1 }, { partNumber: 2 }]))).toBe(
+      '415 UNSUPPORTED_MEDIA_TYPE',
+    );
+    for (const id of [big.uploadId, liar.uploadId]) {
+      expect(await uploadStatus(t, id)).toMatchObject({ status: 'FAILED' });
+    }
+    expect(await getUsage('mp-noread')).toMatchObject({ reservedBytes: 0, usedBytes: 0, fileCount: 0 });
+    expect(await violations('mp-noread', { settled: true })).toEqual([]);
+  });
+
+  it('files up to 5 TiB by default; an md5 only where the file can be read for it (VERIFY_READ_MAX_BYTES)', async () => {
+    const TiB = 1024 * 1024 * MiB;
+    env.reconfigure({ DEFAULT_QUOTA_BYTES: String(6 * TiB), VERIFY_READ_MAX_BYTES: String(8 * MiB) });
+    onTestFinished(() =>
+      env.reconfigure({ DEFAULT_QUOTA_BYTES: undefined, VERIFY_READ_MAX_BYTES: undefined }),
+    );
+    const t = principal('mp-limits');
+    const huge = await plan('mp-limits', 'huge.bin', 5 * TiB);
+    expect([huge.partSize, huge.parts]).toEqual([525 * MiB, Math.ceil((5 * TiB) / (525 * MiB))]);
+    expect(await getUsage('mp-limits')).toMatchObject({ reservedBytes: 5 * TiB });
+    await abortUpload(t, huge.uploadId);
+    expect(await failure(plan('mp-limits', 'over.bin', 5 * TiB + 1))).toBe('413 FILE_TOO_LARGE');
+    expect(await failure(plan('mp-limits', 'md5.bin', 8 * MiB + 1, { md5: md5('x') }))).toBe(
+      '400 MD5_NOT_VERIFIABLE',
+    );
+    // At the limit the md5 is taken (and checked by reading).
+    const atLimit = await plan('mp-limits', 'md5.bin', 8 * MiB, { md5: md5('x') });
+    await abortUpload(t, atLimit.uploadId);
+    expect(await getUsage('mp-limits')).toMatchObject({ reservedBytes: 0, usedBytes: 0 });
+    expect(partFolders()).toEqual([]);
+    expect(await violations('mp-limits', { settled: true })).toEqual([]);
   });
 
   it('the sweeper reaps an abandoned multipart upload: parts dropped, reservation released', async () => {

@@ -5,6 +5,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  GetObjectCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -24,7 +25,7 @@ import { getFileRecord } from '../../shared/metadata/files';
 import { getUsage } from '../../shared/metadata/quota';
 import { getSession } from '../../shared/metadata/sessions';
 import { signUpload, signUploadParts } from '../../shared/service/direct-upload';
-import { STAGING_PREFIX } from '../../shared/service/keys';
+import { ASSEMBLED_PREFIX, NOTIFIED_PREFIXES, STAGING_PREFIX } from '../../shared/service/keys';
 import { principal, setupTestEnv, type TestEnv } from '../helpers/env';
 import { completeNow, expectQuotaConsistent, md5 } from '../helpers/service-helpers';
 import { sendUpload } from './backend-contract';
@@ -64,7 +65,7 @@ beforeAll(async () => {
   directory = mkdtempSync(join(tmpdir(), 's3rver-events-'));
   bridge = createObjectCreatedBridge({
     bucket: BUCKET,
-    prefix: STAGING_PREFIX,
+    prefixes: NOTIFIED_PREFIXES,
     region: 'eu-west-3',
     retryDelaysMs: [50, 100],
     invoke,
@@ -119,12 +120,13 @@ async function settled(): Promise<Record<string, Delivery[]>> {
   return out;
 }
 
-/** The deliveries of staging keys; every other object must have been filtered out. */
+/** The deliveries of staging (and assembled) keys; every other object must have been filtered out. */
 async function settledStaging(): Promise<Record<string, Delivery[]>> {
   const all = await settled();
-  const staging = Object.entries(all).filter(([key]) => key.startsWith(STAGING_PREFIX));
+  const notified = (key: string) => NOTIFIED_PREFIXES.some((prefix) => key.startsWith(prefix));
+  const staging = Object.entries(all).filter(([key]) => notified(key));
   for (const [key, results] of Object.entries(all)) {
-    if (!key.startsWith(STAGING_PREFIX))
+    if (!notified(key))
       expect(
         results.every((r) => r === 'filtered'),
         key,
@@ -254,6 +256,16 @@ describe('S3 emulator notifications -> on-object-created', () => {
       { partNumber: 2, etag: etags[1] },
     ]);
     expect(file).toMatchObject({ size: whole.length, md5: md5(whole) });
+    // Joined in place: the file is the object the parts were joined into, no copy of it.
+    expect(key.startsWith(ASSEMBLED_PREFIX)).toBe(true);
+    expect(file.key).toBe(key);
+    // A part URL used again after complete writes nothing: the upload id it names is over.
+    const replay = await fetch(urls[0]?.url as string, {
+      method: 'PUT',
+      headers: urls[0]?.headers,
+      body: 'x',
+    });
+    expect(replay.status).toBe(404);
     const results = await settled();
     expect(results[key]?.every((r) => r === 'delivered')).toBe(true);
     expect(eventsFor(key)[0]?.Records[0]?.eventName).toBe('ObjectCreated:CompleteMultipartUpload');
@@ -264,6 +276,10 @@ describe('S3 emulator notifications -> on-object-created', () => {
       id: plan.uploadId,
       size: whole.length,
     });
+    // ...and the object is still the file's (a staging object would be discarded by now).
+    const stored = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const storedBytes = Buffer.from((await stored.Body?.transformToByteArray()) ?? []);
+    expect(md5(storedBytes)).toBe(md5(whole));
     expect(await getUsage('ev-mp')).toMatchObject({
       usedBytes: whole.length,
       reservedBytes: 0,
@@ -387,7 +403,7 @@ describe('S3 emulator notifications -> on-object-created', () => {
   it('stop() drops pending retries and waits for running invocations', async () => {
     const stopping = createObjectCreatedBridge({
       bucket: BUCKET,
-      prefix: STAGING_PREFIX,
+      prefixes: NOTIFIED_PREFIXES,
       region: 'eu-west-3',
       retryDelaysMs: [60_000],
       invoke: async () => {

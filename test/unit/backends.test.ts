@@ -179,7 +179,13 @@ describe('LazyBackend', () => {
         return { key: to, size: 3, etag: '"e"' };
       },
     };
-    const caps = { presignUpload: true, presignDownload: true, range: true, multipart: false };
+    const caps = {
+      presignUpload: true,
+      presignDownload: true,
+      range: true,
+      multipart: false,
+      sealedParts: false,
+    };
     let loads = 0;
     const lazy = new LazyBackend('s3', 'storages.S3', caps, async () => {
       loads++;
@@ -275,7 +281,9 @@ describe('registry', () => {
       presignDownload: true,
       range: true,
       multipart: true,
+      sealedParts: true,
     });
+    expect(listed.find((s) => s.type === 'azure-blob')?.capabilities.sealedParts).toBe(false);
     expect(JSON.stringify(listed)).not.toContain('TOPSECRET');
   });
 
