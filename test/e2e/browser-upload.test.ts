@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ import { startServer } from '../helpers/local-server';
 const SIZE = 64 * 1024 * 1024;
 const SEED = 20_251_010;
 const expectedSha = sha256(pageBytes(SIZE, SEED));
+const expectedMd5 = createHash('md5').update(pageBytes(SIZE, SEED)).digest('hex');
 
 let browser: Browser;
 const dirs: string[] = [];
@@ -37,14 +39,14 @@ afterAll(async () => {
 });
 
 describe('a browser uploads 64 MiB straight to the storage through the multipart plan', () => {
-  // Complete checks 64 MiB itself (200); on local disk a lower VERIFY_INLINE_BYTES makes it hand the
-  // check off (202 VERIFYING), and the page polls the upload until READY.
+  // Complete checks 64 MiB itself (200). On local disk the page declares the md5 and a lower
+  // VERIFY_INLINE_BYTES makes the service hand the read off (202 VERIFYING): the page polls until READY.
   it.each([
-    ['the S3 emulator', { STORAGE_EMULATOR: 's3' }, 200],
-    ['local disk', { VERIFY_INLINE_BYTES: String(32 * 1024 * 1024) }, 202],
+    ['the S3 emulator', { STORAGE_EMULATOR: 's3' }, 200, false],
+    ['local disk', { VERIFY_INLINE_BYTES: String(32 * 1024 * 1024) }, 202, true],
   ])(
     '%s: per-part progress, a failed part retried, a reload resumed, sha256 equal',
-    async (_name, env: Record<string, string>, completeStatus) => {
+    async (_name, env: Record<string, string>, completeStatus, declareMd5) => {
       const dataDir = mkdtempSync(join(tmpdir(), 'storage-browser-'));
       dirs.push(dataDir);
       const server = await startServer(dataDir, {
@@ -67,6 +69,7 @@ describe('a browser uploads 64 MiB straight to the storage through the multipart
           bucket,
           failedPart: 2,
           reloadAfterParts: 4,
+          ...(declareMd5 ? { md5: expectedMd5 } : {}),
         });
         expect(outcome.completeStatus).toBe(completeStatus);
         expect(outcome.plannedParts).toBe(13); // 64 MiB in parts of 5 MiB, the smallest part size

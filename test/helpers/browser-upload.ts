@@ -56,6 +56,8 @@ export interface BrowserUploadTarget {
   failedPart: number;
   /** Parts stored before the test reloads the page. */
   reloadAfterParts: number;
+  /** Declared in the plan: the service then reads the file to check it. */
+  md5?: string;
 }
 
 export interface BrowserUploadOutcome {
@@ -187,6 +189,7 @@ export async function uploadThroughPage(
       path: t.path,
       size: String(t.size),
       seed: String(t.seed),
+      ...(t.md5 ? { md5: t.md5 } : {}),
     });
     await page.goto(`${t.origin}/_local/static/upload.html#${fragment}`);
     await page.locator('#start').click();

@@ -7,6 +7,8 @@ const token = settings.get('token') ?? '';
 const path = settings.get('path') ?? 'browser/file.bin';
 const size = Number(settings.get('size') ?? 64 * 1024 * 1024);
 const seed = Number(settings.get('seed') ?? 1);
+// An md5 declared in the plan makes the service read the whole file to check it (asynchronously when large).
+const md5 = settings.get('md5') ?? undefined;
 /** Parts signed per POST /v1/uploads/{id}/parts (the API takes up to 100). */
 const SIGN_BATCH = Number(settings.get('signBatch') ?? 8);
 const CONCURRENCY = 4;
@@ -247,6 +249,7 @@ async function run(resume) {
       path,
       contentType: 'application/octet-stream',
       size,
+      ...(md5 ? { md5 } : {}),
     });
     if (json.mode !== 'multipart') throw new Error(`expected a multipart plan, got mode ${json.mode}`);
     state = {
