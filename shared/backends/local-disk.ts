@@ -100,16 +100,10 @@ export class LocalDiskBackend implements StorageBackend {
     _options: { contentType: string; size?: number },
   ): Promise<ObjectInfo> {
     const target = this.pathOf(key);
-    const tempDir = join(this.root, TEMP_DIR);
-    const temp = join(tempDir, randomUUID());
-    await mkdir(tempDir, { recursive: true });
+    // Write to a temp file and rename: a reader never sees half a file, a failed upload leaves
+    // nothing. Never write a stored file in place: copies share its inode (see copy).
+    const temp = await this.writeTemp(Buffer.isBuffer(body) ? Readable.from([body]) : body);
     try {
-      // Write to a temp file and rename: a reader never sees half a file, a failed upload leaves
-      // nothing. Never write a stored file in place: copies share its inode (see copy).
-      await pipeline(
-        Buffer.isBuffer(body) ? Readable.from([body]) : body,
-        createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
-      );
       await mkdir(dirname(target), { recursive: true });
       await rename(temp, target);
     } catch (e) {
@@ -117,6 +111,27 @@ export class LocalDiskBackend implements StorageBackend {
       throw e;
     }
     return this.info(key, await stat(target));
+  }
+
+  /**
+   * Streams `source` (through `through`) into a new file in the temp folder and returns its path.
+   * When the write fails, the file goes only after its stream has closed: pipeline() rejects as
+   * soon as the body fails, possibly before the file's open has completed, and a file opened
+   * after the rm would stay.
+   */
+  private async writeTemp(source: Readable, ...through: Transform[]): Promise<string> {
+    const tempDir = join(this.root, TEMP_DIR);
+    const temp = join(tempDir, randomUUID());
+    await mkdir(tempDir, { recursive: true });
+    const file = createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 });
+    try {
+      await pipeline([source, ...through, file]);
+    } catch (e) {
+      if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
+      await rm(temp, { force: true });
+      throw e;
+    }
+    return temp;
   }
 
   private info(key: string, s: { size: number; mtime: Date }): ObjectInfo {
@@ -427,21 +442,17 @@ export class LocalDiskBackend implements StorageBackend {
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) return undefined;
     const upload = await this.uploadOf(key, uploadId);
     if (!upload) return undefined;
-    const tempDir = join(this.root, TEMP_DIR);
-    const temp = join(tempDir, randomUUID());
-    await mkdir(tempDir, { recursive: true });
     const md5 = createHash('md5');
+    const temp = await this.writeTemp(
+      body,
+      new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          md5.update(chunk);
+          done(null, chunk);
+        },
+      }),
+    );
     try {
-      await pipeline(
-        body,
-        new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            md5.update(chunk);
-            done(null, chunk);
-          },
-        }),
-        createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
-      );
       const digest = md5.digest('hex');
       const name = `${partNumber}.${digest}`;
       try {
@@ -531,22 +542,17 @@ export class LocalDiskBackend implements StorageBackend {
           if (!file) throw invalid(`part ${p.partNumber} is not stored with that etag`);
           return file.file;
         });
-        const tempDir = join(this.root, TEMP_DIR);
-        const temp = join(tempDir, randomUUID());
-        await mkdir(tempDir, { recursive: true });
+        // The parts one after the other, streamed: a large upload is never held in memory.
+        const joined = async function* () {
+          for (const file of chosen) yield* createReadStream(file, { highWaterMark: 1024 * 1024 });
+        };
+        let temp: string | undefined;
         try {
-          // The parts one after the other, streamed: a large upload is never held in memory.
-          const joined = async function* () {
-            for (const file of chosen) yield* createReadStream(file, { highWaterMark: 1024 * 1024 });
-          };
-          await pipeline(
-            Readable.from(joined()),
-            createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
-          );
+          temp = await this.writeTemp(Readable.from(joined()));
           await mkdir(dirname(target), { recursive: true });
           await rename(temp, target);
         } catch (e) {
-          await rm(temp, { force: true });
+          if (temp) await rm(temp, { force: true });
           if (missing(e)) {
             if (!(await this.uploadOf(key, uploadId))) throw this.noUpload(uploadId);
             // The part file chosen was replaced by the same part sent again meanwhile.

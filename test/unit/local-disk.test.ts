@@ -2,14 +2,32 @@ import type { PathLike } from 'node:fs';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalDiskBackend } from '../../shared/backends/local-disk';
 
 /**
- * The real file system in a temp folder, seen through two hooks: which folders readdir reads, and
- * link() failing with a chosen error code, as on a file system without hard links.
+ * The real file system in a temp folder, seen through three hooks: which folders readdir reads,
+ * link() failing with a chosen error code, as on a file system without hard links, and write
+ * streams whose file opens late, as when the thread pool is busy.
  */
-const fsHooks = vi.hoisted(() => ({ folders: [] as string[], linkFails: undefined as string | undefined }));
+const fsHooks = vi.hoisted(() => ({
+  folders: [] as string[],
+  linkFails: undefined as string | undefined,
+  openDelayMs: 0,
+}));
+vi.mock('node:fs', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs')>();
+  const createWriteStream = (path: PathLike, options: Record<string, unknown> = {}) => {
+    if (!fsHooks.openDelayMs) return actual.createWriteStream(path, options);
+    const delay = fsHooks.openDelayMs;
+    const open = (...args: unknown[]) =>
+      setTimeout(() => (actual.open as (...a: unknown[]) => void)(...args), delay);
+    const fs = { open, write: actual.write, writev: actual.writev, close: actual.close };
+    return actual.createWriteStream(path, { ...options, fs });
+  };
+  return { ...actual, default: { ...actual, createWriteStream }, createWriteStream };
+});
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const readdir = (path: PathLike, ...rest: unknown[]) => {
@@ -129,5 +147,71 @@ describe('local-disk copy', () => {
     await expect(backend.copy('src.txt', 'a/../../outside.txt')).rejects.toMatchObject({ kind: 'Unknown' });
     await expect(backend.copy('src.txt', '.tmp/x')).rejects.toMatchObject({ kind: 'Unknown' });
     expect(await backend.head('in.txt')).toBeNull();
+  });
+});
+
+describe('local-disk writes that fail while their temp file is still opening', () => {
+  // Regression (seen in CI): pipeline() rejects as soon as the body fails, before the temp file's
+  // open completes; the cleanup's rm ran first and the file, opened after it, stayed in .tmp.
+  const root = mkdtempSync(join(tmpdir(), 'local-late-open-'));
+  const backend = new LocalDiskBackend({
+    name: 'storages.Default',
+    root,
+    signingSecret: 's'.repeat(32),
+    publicBaseUrl: 'http://127.0.0.1:1',
+    maxPartBytes: 1000,
+  });
+  const temp = () => readdirSync(join(root, '.tmp')).filter((name) => name !== 'parts');
+  const failing = () =>
+    new Readable({
+      read() {
+        this.destroy(new Error('client went away'));
+      },
+    });
+  const late = async <T>(work: () => Promise<T>) => {
+    fsHooks.openDelayMs = 30;
+    try {
+      return await work();
+    } finally {
+      fsHooks.openDelayMs = 0;
+    }
+  };
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('a delayed open alone changes nothing: the same writes succeed', async () => {
+    await late(() => backend.put('t/slow.bin', Buffer.from('slow'), { contentType: 'text/plain' }));
+    expect(readFileSync(join(root, 't', 'slow.bin'), 'utf8')).toBe('slow');
+    expect(temp()).toEqual([]);
+  });
+
+  it('put: the body fails, nothing is stored and no temp file is left', async () => {
+    await late(() =>
+      expect(backend.put('t/late.bin', failing(), { contentType: 'text/plain' })).rejects.toThrow(
+        'client went away',
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 60));
+    expect(temp()).toEqual([]);
+    expect(await backend.head('t/late.bin')).toBeNull();
+  });
+
+  it('a signed upload or part over its maximum is too-large, and no temp file is left', async () => {
+    const { uploadId } = await backend.multipart.create('t/late-part.bin', { contentType: 'text/plain' });
+    const part = new URL(
+      (await backend.multipart.presignPart('t/late-part.bin', uploadId, 1, { expiresIn: 60 })).url,
+    );
+    const whole = new URL(
+      (await backend.presignUpload('t/late.bin', { contentType: 'text/plain', maxBytes: 10, expiresIn: 60 }))
+        .url,
+    );
+    for (const url of [part, whole]) {
+      const body = new PassThrough();
+      body.end(Buffer.alloc(2000));
+      expect(await late(() => backend.acceptSignedUpload(url.searchParams, body))).toBe('too-large');
+    }
+    await new Promise((r) => setTimeout(r, 60));
+    expect(temp()).toEqual([]);
+    expect(await backend.multipart.listParts('t/late-part.bin', uploadId)).toEqual([]);
+    expect(await backend.head('t/late.bin')).toBeNull();
   });
 });
