@@ -47,6 +47,18 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'list-objects': { table: 'read' },
   'get-file-record': { table: 'read' },
   'preview-object': { table: 'read', objects: { read: true } },
+  /**
+   * previewThumbnail: reads the source, writes the variants it keeps (and reserves them on the
+   * file, a table write), removes an expired file it meets like every read. sharp needs the memory
+   * (and Lambda gives CPU in proportion to it).
+   */
+  'get-thumbnail': {
+    table: 'write',
+    objects: { read: true, write: true, delete: true },
+    emits: true,
+    memoryMb: 1536,
+    timeoutSeconds: API_MAX_SECONDS,
+  },
   'create-link': { table: 'read' },
   /** Bumps the file's link generation; an expired file it meets is removed like on delete. */
   'revoke-links': { table: 'write', objects: { delete: true }, emits: true },
@@ -80,6 +92,13 @@ export const functionAccess: Record<string, FunctionAccess> = {
     emits: true,
     memoryMb: 1024,
     timeoutSeconds: 300,
+  },
+  /** The post-upload processor: FileUploaded events of images render the eager thumbnail sizes. */
+  'render-thumbnails': {
+    table: 'write',
+    objects: { read: true, write: true },
+    memoryMb: 1536,
+    timeoutSeconds: 120,
   },
   /** Lists the staging prefix for leftovers (read brings s3:ListBucket) and deletes garbage. */
   'sweep-expired': { table: 'write', sweepIndex: true, objects: { read: true, delete: true }, emits: true },

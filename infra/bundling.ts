@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { type BuildOptions, build, type Metafile, type Plugin } from 'esbuild';
 import { fallbackRoute, internalFunctions, routes } from '../shared/routes';
 
@@ -44,6 +48,12 @@ export const lambdaBundle = {
    * the OSS adapter never does, and it would add a JavaScript engine (about 1 MB) to every bundle.
    */
   external: ['proxy-agent'] as string[],
+  /**
+   * Packages with native binaries: never bundled (a .node file cannot be), installed beside the
+   * bundle in node_modules/ for the Lambda's platform instead (sharp: its linux-arm64 binding and
+   * libvips), and only into the assets of functions whose code imports them.
+   */
+  native: ['sharp'] as string[],
   banner: ESM_REQUIRE_BANNER,
   /** The file name Lambda loads; `.mjs` makes Node treat it as ESM without a package.json. */
   outFile: 'index.mjs',
@@ -117,7 +127,7 @@ export function esbuildOptions(
     sourcemap: lambdaBundle.sourcemap,
     sourcesContent: lambdaBundle.sourcesContent,
     mainFields: [...lambdaBundle.mainFields],
-    external: [...lambdaBundle.external],
+    external: [...lambdaBundle.external, ...lambdaBundle.native],
     banner: { js: lambdaBundle.banner },
     plugins: [lazyImports(used)],
     absWorkingDir: projectRoot,
@@ -126,12 +136,29 @@ export function esbuildOptions(
   };
 }
 
+/** The platform Lambda runs the functions on (the stack's Architecture.ARM_64, Amazon Linux: glibc). */
+export const LAMBDA_PLATFORM: NativePlatform = { os: 'linux', cpu: 'arm64', libc: 'glibc' };
+/** This machine's platform: for bundles that run here (the smoke test). */
+export const HOST_PLATFORM: NativePlatform = { os: process.platform, cpu: process.arch, libc: 'glibc' };
+
+export interface NativePlatform {
+  os: string;
+  cpu: string;
+  libc: 'glibc' | 'musl';
+}
+
 /**
  * Builds a function's asset into outdir (the CDK construct, smoke test, benchmark): `index.mjs`
  * and, for each module it (or a lazy file) imports dynamically, `lazy-<path>.mjs`; each with its
- * `.map`. Returns the builds' metafiles merged (outputs relative to the project root).
+ * `.map`; and `node_modules/` with the native packages the code imports, for `platform` (the
+ * Lambda's unless said otherwise). Returns the builds' metafiles merged (outputs relative to the
+ * project root).
  */
-export async function buildFunctionAsset(entry: string, outdir: string): Promise<Metafile> {
+export async function buildFunctionAsset(
+  entry: string,
+  outdir: string,
+  platform: NativePlatform = LAMBDA_PLATFORM,
+): Promise<Metafile> {
   const merged: Metafile = { inputs: {}, outputs: {} };
   const built = new Map<string, string>();
   const pending: { entry: string; file: string }[] = [{ entry, file: lambdaBundle.outFile }];
@@ -149,5 +176,75 @@ export async function buildFunctionAsset(entry: string, outdir: string): Promise
       pending.push({ entry: source, file });
     }
   }
+  for (const pkg of nativeImports(merged)) {
+    cpSync(await nativeInstall(pkg, platform), join(outdir, 'node_modules'), { recursive: true });
+  }
   return merged;
+}
+
+/** The native packages the built files import (esbuild leaves them as external imports). */
+export function nativeImports(metafile: Metafile): string[] {
+  const imported = new Set<string>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const i of output.imports)
+      if (i.external && lambdaBundle.native.includes(i.path)) imported.add(i.path);
+  }
+  return [...imported].sort();
+}
+
+const run = promisify(execFile);
+
+/**
+ * node_modules/ holding `pkg` (at the version this project has) and its dependencies for
+ * `platform`, installed from the npm registry once and kept in node_modules/.cache: npm picks the
+ * platform's optional binaries (--os/--cpu/--libc). Install scripts are not run: sharp's would
+ * try to build from source where its prebuilt binary is for another machine.
+ */
+async function nativeInstall(pkg: string, platform: NativePlatform): Promise<string> {
+  const { version } = JSON.parse(
+    readFileSync(join(projectRoot, 'node_modules', pkg, 'package.json'), 'utf8'),
+  ) as { version: string };
+  const dir = join(
+    projectRoot,
+    'node_modules',
+    '.cache',
+    'lambda-native',
+    `${pkg}@${version}-${platform.os}-${platform.cpu}-${platform.libc}`,
+  );
+  const installed = join(dir, 'node_modules');
+  if (existsSync(join(installed, pkg, 'package.json'))) return installed;
+  // Installed beside the cache entry, then renamed into place: builds running at once never see half an install.
+  const temp = `${dir}.${process.pid}.${randomUUID()}`;
+  mkdirSync(temp, { recursive: true });
+  try {
+    writeFileSync(
+      join(temp, 'package.json'),
+      JSON.stringify({ private: true, dependencies: { [pkg]: version } }),
+    );
+    await run(
+      'npm',
+      [
+        'install',
+        '--omit=dev',
+        '--no-package-lock',
+        '--no-audit',
+        '--no-fund',
+        '--ignore-scripts',
+        '--prefer-offline',
+        `--os=${platform.os}`,
+        `--cpu=${platform.cpu}`,
+        `--libc=${platform.libc}`,
+      ],
+      { cwd: temp },
+    );
+    try {
+      renameSync(temp, dir);
+    } catch (e) {
+      // Another build installed it first.
+      if (!existsSync(join(installed, pkg, 'package.json'))) throw e;
+    }
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+  return installed;
 }

@@ -125,6 +125,7 @@ export class StorageStack extends Stack {
     this.processing = new Processing(this, 'Processing', {
       resources,
       bucket: this.buckets.files,
+      bus: this.fileEvents.bus,
       logRetention,
       removalPolicy,
     });

@@ -239,6 +239,24 @@ const envSchema = z.object({
   TTL_GRACE_SECONDS: int(86_400),
   /** Remove an expired file when a read meets it (off for functions that are read-only in IAM). */
   CLEANUP_ON_READ: z._default(z.enum(['true', 'false']), 'true'),
+  /** Thumbnails are made of files up to this size (the source is read whole: sharp needs it). */
+  THUMBNAIL_MAX_SOURCE_BYTES: int(25 * 1024 * 1024),
+  /** ... and of images up to this many pixels (read from the header, before anything is decoded). */
+  THUMBNAIL_MAX_PIXELS: int(50_000_000),
+  THUMBNAIL_TIMEOUT_SECONDS: z._default(z.coerce.number().check(z.int(), z.positive()), 10),
+  /** Cached thumbnail variants per file; requests past it are rendered but not stored. */
+  THUMBNAIL_MAX_VARIANTS: int(16),
+  /** Rendered after every image upload commits (WxH, comma-separated; empty: none), as WebP with fit cover. */
+  THUMBNAIL_EAGER_SIZES: z._default(
+    z
+      .string()
+      .check(
+        z.regex(/^(\s*\d{1,4}x\d{1,4}\s*(,\s*\d{1,4}x\d{1,4}\s*)*)?$/, 'must look like 120x120,480x480'),
+      ),
+    '120x120',
+  ),
+  /** A long-lived process (the local server) renders the eager sizes itself, in the background. */
+  BACKGROUND_THUMBNAILS: z._default(z.enum(['true', 'false']), 'false'),
 });
 
 export interface Config {
@@ -268,6 +286,14 @@ export interface Config {
   finalizeLeaseSeconds: number;
   ttlGraceSeconds: number;
   cleanupOnRead: boolean;
+  thumbnails: {
+    maxSourceBytes: number;
+    maxPixels: number;
+    timeoutSeconds: number;
+    maxVariants: number;
+    eagerSizes: { width: number; height: number }[];
+    background: boolean;
+  };
 }
 
 export interface SigningKey {
@@ -352,7 +378,32 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     finalizeLeaseSeconds: e.FINALIZE_LEASE_SECONDS,
     ttlGraceSeconds: e.TTL_GRACE_SECONDS,
     cleanupOnRead: e.CLEANUP_ON_READ === 'true',
+    thumbnails: {
+      maxSourceBytes: e.THUMBNAIL_MAX_SOURCE_BYTES,
+      maxPixels: e.THUMBNAIL_MAX_PIXELS,
+      timeoutSeconds: e.THUMBNAIL_TIMEOUT_SECONDS,
+      maxVariants: e.THUMBNAIL_MAX_VARIANTS,
+      eagerSizes: eagerSizes(e.THUMBNAIL_EAGER_SIZES),
+      background: e.BACKGROUND_THUMBNAILS === 'true',
+    },
   };
+}
+
+function eagerSizes(setting: string): { width: number; height: number }[] {
+  const sizes = setting
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const [width, height] = s.split('x').map(Number) as [number, number];
+      return { width, height };
+    });
+  for (const { width, height } of sizes) {
+    if (width < 1 || height < 1 || width > 2048 || height > 2048) {
+      throw new ConfigError('Invalid configuration: THUMBNAIL_EAGER_SIZES: each side must be from 1 to 2048');
+    }
+  }
+  return sizes;
 }
 
 function splitClaim(setting: string) {

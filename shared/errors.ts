@@ -22,6 +22,10 @@ export const errorCodes = {
   MD5_NOT_VERIFIABLE: 400,
   INVALID_CURSOR: 400,
   INVALID_PARTS: 400,
+  INVALID_THUMBNAIL_SIZE: 400,
+  INVALID_THUMBNAIL_FIT: 400,
+  INVALID_THUMBNAIL_FORMAT: 400,
+  INVALID_THUMBNAIL_QUALITY: 400,
   /** The local server's own answer to a request Node cannot parse (API Gateway answers those itself). */
   MALFORMED_REQUEST: 400,
   INVALID_LINK: 403,
@@ -40,8 +44,16 @@ export const errorCodes = {
   // size and type
   FILE_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 413,
+  /** A thumbnail's source above THUMBNAIL_MAX_SOURCE_BYTES. */
+  IMAGE_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** A thumbnail of a file that is not an image this service renders (SVG included, by design). */
+  UNSUPPORTED_IMAGE: 415,
   RANGE_NOT_SATISFIABLE: 416,
+  // an image that is one, but that a thumbnail cannot be made of
+  INVALID_IMAGE: 422,
+  IMAGE_TOO_MANY_PIXELS: 422,
+  IMAGE_RENDER_TIMEOUT: 422,
   /** The local server: request headers over Node's limit (16 KiB). */
   HEADERS_TOO_LARGE: 431,
   // rate: API Gateway's throttle (stage or route); the service never sends it, clients map it (shared/http/read-error.ts)

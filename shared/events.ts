@@ -8,12 +8,26 @@ export const EVENT_SOURCE = 'storage-service';
 
 let client: Promise<EventBridgeClient> | undefined;
 
+type FileEventListener = (type: FileEventType, record: FileRecord) => void;
+const listeners = new Set<FileEventListener>();
+
+/**
+ * Listens to this process's file events: the one-machine runtime's stand-in for the bus's rules
+ * (what a rule would invoke in AWS, it runs in the background). Returns the way to stop.
+ */
+export function onFileEvent(listener: FileEventListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 /**
  * Puts a file event on the EventBridge bus named by EVENT_BUS_NAME (set by the stack for exactly the
- * functions allowed to emit). Without a bus (local runtime, tests) it does nothing. Emission is best
+ * functions allowed to emit), and hands it to this process's listeners (the local runtime's). Without
+ * a bus (local runtime, tests) nothing leaves the process. Emission is best
  * effort: the file operation has already happened, so a failure is logged, never thrown.
  */
 export async function emitFileEvent(type: FileEventType, record: FileRecord): Promise<void> {
+  for (const listener of listeners) listener(type, record);
   const bus = process.env.EVENT_BUS_NAME;
   if (!bus) return;
   try {

@@ -34,6 +34,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/v1/objects', fn: 'list-objects', permission: 'download' },
   { method: 'GET', path: '/v1/meta/{path+}', fn: 'get-file-record', permission: 'download' },
   { method: 'GET', path: '/v1/preview/{tenant}/{path+}', fn: 'preview-object', permission: null },
+  { method: 'GET', path: '/v1/thumbnails/{tenant}/{path+}', fn: 'get-thumbnail', permission: null },
   { method: 'POST', path: '/v1/links', fn: 'create-link', permission: 'download' },
   // Whoever may replace a file (which kills its links) may kill its links without replacing it.
   { method: 'DELETE', path: '/v1/links/{path+}', fn: 'revoke-links', permission: 'upload' },
@@ -50,8 +51,13 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/v1/audit', fn: 'run-audit', permission: 'manage' },
 ];
 
-/** Functions without a route: triggered by a schedule or by storage events. */
-export const internalFunctions = ['sweep-expired', 'on-object-created', 'audit-integrity'] as const;
+/** Functions without a route: triggered by a schedule, by storage events or by file events. */
+export const internalFunctions = [
+  'sweep-expired',
+  'on-object-created',
+  'audit-integrity',
+  'render-thumbnails',
+] as const;
 
 /**
  * What runs for a request no route matches: API Gateway's `$default` route in AWS, the local server

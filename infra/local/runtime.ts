@@ -5,6 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { getConfig } from '../../shared/config';
 import { ensureTable } from '../../shared/metadata/ensure-table';
 import { NOTIFIED_PREFIXES } from '../../shared/service/keys';
+import { startBackgroundThumbnails } from './background-thumbnails';
 import { loadDevSecrets } from './dev-secrets';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { startAzurite, startS3rver } from './emulators';
@@ -49,6 +50,8 @@ export async function startLocalRuntime(options: {
   env.OPERATOR_CLAIM ||= LOCAL_OPERATOR_CLAIM;
   // This process outlives a request: it finishes the finalizes complete hands off (large uploads).
   env.BACKGROUND_FINALIZE ||= 'true';
+  // ... and renders the eager thumbnail sizes of every image upload (render-thumbnails in AWS).
+  env.BACKGROUND_THUMBNAILS ||= 'true';
   env.STORAGES ||= JSON.stringify({
     'storages.Default': { type: 'local-disk', root: join(dataDir, 'objects') },
   });
@@ -78,6 +81,7 @@ export async function startLocalRuntime(options: {
     await ensureTable(client, config.tableName);
     client.destroy();
 
+    const thumbnails = config.thumbnails.background ? startBackgroundThumbnails() : undefined;
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
     const interval = (options.sweepIntervalSeconds ?? 60) * 1000;
@@ -108,6 +112,7 @@ export async function startLocalRuntime(options: {
         clearTimeout(timer);
         http.closeAllConnections();
         await new Promise((r) => http.close(r));
+        await thumbnails?.stop();
         // Invocations still running need the table; pending retries are dropped.
         await emulator?.stopEvents();
         await dynamo?.stop();

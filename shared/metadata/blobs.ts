@@ -1,6 +1,14 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from './client';
-import { type BlobItem, blobKey, type FileRecord, garbageItem, strip } from './items';
+import {
+  type BlobItem,
+  blobKey,
+  type FileRecord,
+  garbageItem,
+  strip,
+  THUMBNAIL_SETTLE_MS,
+  thumbnailKey,
+} from './items';
 import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
 
 /** An object that a transaction has just made garbage: its remover deletes it, or the sweeper does. */
@@ -10,6 +18,8 @@ export interface Garbage {
   key: string;
   /** a multipart upload into `key` to abort first (its parts are bytes too) */
   multipartUploadId?: string;
+  /** epoch ms: a writer may still put the object until then; its item outlives the first delete (see forgetGarbage) */
+  settleAt?: number;
 }
 
 /** Transaction items plus the objects they turn into garbage. */
@@ -75,14 +85,34 @@ export function dropReference(blob: BlobItem, reason: string): Release {
 
 /** What gives back the bytes of a file whose record goes away (delete, expiry, overwrite). */
 export async function releaseBytesOf(record: FileRecord, reason: string): Promise<Release> {
+  const derived = thumbnailsOf(record, reason);
   if (!record.blobMd5) {
     const garbage = { tenant: record.tenant, storage: record.storage, key: record.key };
-    return { items: [putGarbageItem(garbage, reason)], garbage: [garbage] };
+    return {
+      items: [putGarbageItem(garbage, reason), ...derived.items],
+      garbage: [garbage, ...derived.garbage],
+    };
   }
   const blob = await getBlob(record.tenant, record.storage, record.blobMd5);
   // A record whose blob is missing has no bytes to give back (the audit reports it).
-  if (blob?.state !== 'READY' || blob.key !== record.key) return { items: [], garbage: [] };
-  return dropReference(blob, reason);
+  if (blob?.state !== 'READY' || blob.key !== record.key) return derived;
+  const bytes = dropReference(blob, reason);
+  return { items: [...bytes.items, ...derived.items], garbage: [...bytes.garbage, ...derived.garbage] };
+}
+
+/**
+ * The thumbnails a file reserved (the condition of its removal guarantees these are all of them):
+ * deleted at once with the file, and again by the sweeper once no render can still be writing one.
+ */
+function thumbnailsOf(record: FileRecord, reason: string): Release {
+  const settleAt = Date.now() + THUMBNAIL_SETTLE_MS;
+  const garbage = (record.thumbnails ?? []).map((variant) => ({
+    tenant: record.tenant,
+    storage: record.storage,
+    key: thumbnailKey(record, variant),
+    settleAt,
+  }));
+  return { items: garbage.map((g) => putGarbageItem(g, `${reason} (thumbnail)`)), garbage };
 }
 
 /** Transaction item: a new blob claimed by the session that is about to write it. */

@@ -1,7 +1,7 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Garbage, releaseBytesOf } from './blobs';
 import { db, tableName } from './client';
-import { type FileRecord, fileKey, toFileRecord } from './items';
+import { type FileRecord, fileKey, isExactly, toFileRecord } from './items';
 import { adjustItem } from './quota';
 import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
 
@@ -75,12 +75,14 @@ export async function* filesOf(tenant: string, storage: string): AsyncGenerator<
  * Removes a file record and gives its bytes back in one transaction: the record (conditioned on
  * still being this one, same id: a second delete, two sweepers, or an expiry racing a re-upload
  * can never release twice or remove a newer file), the quota, and the bytes (its object, or its
- * reference to a blob, to garbage). Returns whether this call removed it, and the garbage made.
+ * reference to a blob, and its thumbnails, to garbage). Returns whether this call removed it, and
+ * the garbage made.
  */
 export async function removeFileRecord(
-  record: FileRecord,
+  seen: FileRecord,
   reason: 'deleted' | 'expired' | 'lost',
 ): Promise<{ removed: boolean; garbage: Garbage[] }> {
+  let record = seen;
   for (let attempt = 0; attempt < 5; attempt++) {
     const release = await releaseBytesOf(record, reason);
     const items: TransactItem[] = [
@@ -88,8 +90,7 @@ export async function removeFileRecord(
         Delete: {
           TableName: tableName(),
           Key: fileKey(record.tenant, record.storage, record.path),
-          ConditionExpression: 'id = :id',
-          ExpressionAttributeValues: { ':id': record.id },
+          ...isExactly(record),
         },
       },
       adjustItem(record.tenant, { used: -record.size, files: -1 }),
@@ -100,9 +101,75 @@ export async function removeFileRecord(
       return { removed: true, garbage: release.garbage };
     } catch (e) {
       if (!isConditionFailed(e)) throw e;
-      if (e.failed[0]) return { removed: false, garbage: [] };
-      // The blob's reference count moved between the read and the write: read it again.
+      if (e.failed[0]) {
+        // Another file, or none, at the path: not this call's to remove. The same file with a
+        // thumbnail reserved since it was read: read it again, so that thumbnail goes too.
+        const now = await getFileRecord(record.tenant, record.storage, record.path);
+        if (now?.id !== record.id) return { removed: false, garbage: [] };
+        record = now;
+      }
+      // Or the blob's reference count moved between the read and the write: read it again.
     }
   }
-  throw new Error(`file ${record.path} could not be removed: its blob keeps changing`);
+  throw new Error(`file ${record.path} could not be removed: its blob or its thumbnails keep changing`);
+}
+
+export type Reservation = 'reserved' | 'full' | 'gone';
+
+/**
+ * Reserves a thumbnail variant on its file before the variant's object is written (so whoever
+ * removes or replaces the file knows to delete it), and notes the source's image format. At most
+ * `maxVariants` per file: past that a thumbnail is rendered but not kept ('full'). 'gone' when the
+ * file was removed or replaced meanwhile: nothing may be written for it.
+ */
+export async function reserveThumbnail(
+  record: FileRecord,
+  variant: string,
+  imageFormat: string,
+  maxVariants: number,
+): Promise<Reservation> {
+  if (record.thumbnails?.includes(variant)) return 'reserved';
+  if (maxVariants < 1) return 'full';
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: fileKey(record.tenant, record.storage, record.path),
+        UpdateExpression: 'ADD thumbnails :variant SET imageFormat = :format',
+        ConditionExpression:
+          'id = :id AND (attribute_not_exists(thumbnails) OR size(thumbnails) < :max OR contains(thumbnails, :name))',
+        ExpressionAttributeValues: {
+          ':variant': new Set([variant]),
+          ':name': variant,
+          ':format': imageFormat,
+          ':id': record.id,
+          ':max': maxVariants,
+        },
+      }),
+    );
+    return 'reserved';
+  } catch (e) {
+    if (!isConditionalCheckFailed(e)) throw e;
+    const now = await getFileRecord(record.tenant, record.storage, record.path);
+    return now?.id === record.id ? 'full' : 'gone';
+  }
+}
+
+/** Marks a reserved variant as written (served from the cache from now on); false when the file went meanwhile. */
+export async function markThumbnailReady(record: FileRecord, variant: string): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: fileKey(record.tenant, record.storage, record.path),
+        UpdateExpression: 'ADD thumbnailsReady :variant',
+        ConditionExpression: 'id = :id AND contains(thumbnails, :name)',
+        ExpressionAttributeValues: { ':variant': new Set([variant]), ':name': variant, ':id': record.id },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if (isConditionalCheckFailed(e)) return false;
+    throw e;
+  }
 }

@@ -5,12 +5,18 @@ import { garbageItem, garbageKey } from './items';
 
 export type { Garbage };
 
-/** Forgets garbage whose objects are deleted. Keys are never reused, so this needs no condition. */
-export async function forgetGarbage(garbage: Garbage[]): Promise<void> {
+/**
+ * Forgets garbage whose objects are deleted. Keys are never reused, so this needs no condition.
+ * Garbage that a writer may still put (settleAt ahead: a thumbnail render) is not forgotten: its
+ * item is due at settleAt, and the sweeper deletes the object again then.
+ */
+export async function forgetGarbage(garbage: Garbage[], now = Date.now()): Promise<void> {
   await Promise.all(
-    garbage.map((g) =>
-      db().send(new DeleteCommand({ TableName: tableName(), Key: garbageKey(g.tenant, g.storage, g.key) })),
-    ),
+    garbage
+      .filter((g) => !(g.settleAt && g.settleAt > now))
+      .map((g) =>
+        db().send(new DeleteCommand({ TableName: tableName(), Key: garbageKey(g.tenant, g.storage, g.key) })),
+      ),
   );
 }
 

@@ -34,6 +34,16 @@ export interface FileRecord {
   blobMd5?: string;
   /** bumped when the owner revokes the file's links (absent = 0); every link signs the value it was made with */
   linkGeneration?: number;
+  /**
+   * Thumbnail variants (shared/images/thumbnail.ts variantName) whose objects this file owns:
+   * reserved here before a derivative is written, so whoever removes or replaces the file hands
+   * each of them to garbage. Only ever grows while the file lives.
+   */
+  thumbnails?: string[];
+  /** The variants whose objects are written: served from the cache. */
+  thumbnailsReady?: string[];
+  /** The image format its bytes showed when a thumbnail was first made of it (picks the variant before any read). */
+  imageFormat?: string;
 }
 
 /** How an upload with md5 relates to the deduplicated blob of that content. */
@@ -113,6 +123,8 @@ export interface GarbageItem {
   tenant: string;
   storage: string;
   key: string;
+  /** epoch ms: a writer may still put the object until then (a thumbnail render), so the sweeper deletes it again after */
+  settleAt?: number;
   /** the multipart upload that would assemble into `key`: aborted (its parts dropped) before the delete */
   multipartUploadId?: string;
   reason: string;
@@ -133,6 +145,21 @@ export const garbageKey = (tenant: string, storage: string, key: string) => ({
   sk: key,
 });
 export const quotaKey = (tenant: string) => ({ pk: `Q#${tenant}`, sk: '-' });
+
+/**
+ * Thumbnails of a file: under a prefix of their own (the bucket notification and the staging
+ * lifecycle rule never see them), named by the file's id, so a replaced file's thumbnails can
+ * never be served for its successor, and by the variant.
+ */
+export const THUMBNAIL_PREFIX = '_thumbs/';
+export const thumbnailKey = (record: { tenant: string; id: string }, variant: string) =>
+  `${THUMBNAIL_PREFIX}${record.tenant}/${record.id.slice(0, 2)}/${record.id}/${variant}`;
+
+/**
+ * A thumbnail render may still be writing a variant it reserved when its file goes: its garbage
+ * settles only this long after (longer than any function that renders may run: 5 minutes).
+ */
+export const THUMBNAIL_SETTLE_MS = 10 * 60 * 1000;
 
 /** Attributes that put an item into the sparse sweep index at `at` (epoch ms); none for null. */
 export function sweepAttributes(key: { pk: string; sk: string }, at: number | null | undefined) {
@@ -169,10 +196,40 @@ export function fileItem(record: FileRecord) {
   };
 }
 
-/** A stored file item back as a record (absent expiresAt = never expires). */
+/** A stored file item back as a record (absent expiresAt = never expires; string sets as sorted arrays). */
 export function toFileRecord(item: Record<string, unknown> | undefined): FileRecord | undefined {
   const record = strip<FileRecord>(item);
-  return record && { ...record, expiresAt: record.expiresAt ?? null };
+  if (!record) return undefined;
+  const list = (set: unknown) => (set instanceof Set ? [...(set as Set<string>)].sort() : undefined);
+  const thumbnails = list(item?.thumbnails);
+  const thumbnailsReady = list(item?.thumbnailsReady);
+  return {
+    ...record,
+    expiresAt: record.expiresAt ?? null,
+    ...(thumbnails ? { thumbnails } : {}),
+    ...(thumbnailsReady ? { thumbnailsReady } : {}),
+  };
+}
+
+/**
+ * The condition that a path still holds exactly this file: its id, and the thumbnail variants
+ * reserved on it as read (the set only grows, so its size tells). A remover or replacer hands
+ * every reserved variant to garbage; one reserved after its read fails this, and it reads again.
+ */
+export function isExactly(record: FileRecord): {
+  ConditionExpression: string;
+  ExpressionAttributeValues: Record<string, unknown>;
+} {
+  const reserved = record.thumbnails?.length ?? 0;
+  return reserved === 0
+    ? {
+        ConditionExpression: 'id = :id AND attribute_not_exists(thumbnails)',
+        ExpressionAttributeValues: { ':id': record.id },
+      }
+    : {
+        ConditionExpression: 'id = :id AND size(thumbnails) = :reserved',
+        ExpressionAttributeValues: { ':id': record.id, ':reserved': reserved },
+      };
 }
 
 export function sessionItem(session: UploadSession) {
@@ -181,7 +238,7 @@ export function sessionItem(session: UploadSession) {
 }
 
 export function garbageItem(
-  g: { tenant: string; storage: string; key: string; multipartUploadId?: string },
+  g: { tenant: string; storage: string; key: string; multipartUploadId?: string; settleAt?: number },
   reason: string,
   now = Date.now(),
 ) {
@@ -191,10 +248,11 @@ export function garbageItem(
     storage: g.storage,
     key: g.key,
     ...(g.multipartUploadId ? { multipartUploadId: g.multipartUploadId } : {}),
+    ...(g.settleAt ? { settleAt: g.settleAt } : {}),
     reason,
     createdAt: new Date(now).toISOString(),
   };
-  return { ...k, ...item, ...sweepAttributes(k, now) };
+  return { ...k, ...item, ...sweepAttributes(k, Math.max(now, g.settleAt ?? now)) };
 }
 
 export const isExpired = (r: { expiresAt: number | null }, now = Date.now()) =>

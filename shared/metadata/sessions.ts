@@ -17,6 +17,7 @@ import {
   type BlobItem,
   type FileRecord,
   fileItem,
+  isExactly,
   sessionItem,
   sessionKey,
   strip,
@@ -340,8 +341,8 @@ export async function commitSession(input: {
       Put: {
         TableName: tableName(),
         Item: fileItem(record),
-        ConditionExpression: existing ? 'id = :old' : 'attribute_not_exists(pk)',
-        ExpressionAttributeValues: existing ? { ':old': existing.id } : undefined,
+        // A replaced file's thumbnails go with it: all of those reserved when it was read.
+        ...(existing ? isExactly(existing) : { ConditionExpression: 'attribute_not_exists(pk)' }),
       },
     },
     adjustItem(record.tenant, {

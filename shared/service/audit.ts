@@ -4,12 +4,19 @@ import { getConfig } from '../config';
 import { AppError } from '../errors';
 import { logger } from '../logger';
 import { retireBlob, setRefCount } from '../metadata/blobs';
-import { removeFileRecord } from '../metadata/files';
+import { filesOf, removeFileRecord } from '../metadata/files';
 import { markGarbage } from '../metadata/garbage';
-import type { BlobItem, FileRecord, GarbageItem, UploadSession } from '../metadata/items';
+import {
+  type BlobItem,
+  type FileRecord,
+  type GarbageItem,
+  THUMBNAIL_PREFIX,
+  thumbnailKey,
+  type UploadSession,
+} from '../metadata/items';
 import { getQuotaState } from '../metadata/quota';
 import { endSession, ownedKeys } from '../metadata/sessions';
-import { blobsOf, garbageOf, queryPartition, scanTenants, sessionsOf } from '../metadata/tenants';
+import { blobsOf, garbageOf, scanTenants, sessionsOf } from '../metadata/tenants';
 import { collectGarbage } from './gc';
 import { ASSEMBLED_PREFIX, STAGING_PREFIX } from './keys';
 import { TENANT_PATTERN } from './principal';
@@ -87,7 +94,7 @@ async function snapshot(tenant: string, storages: string[]): Promise<Snapshot> {
   const sessions = await collect(sessionsOf(tenant));
   const files: FileRecord[] = [];
   for (const s of storages) {
-    files.push(...(await collect(queryPartition<FileRecord>(`F#${tenant}#${s}`))));
+    files.push(...(await collect(filesOf(tenant, s))));
   }
   const garbage: GarbageItem[] = [];
   for (const s of storages) garbage.push(...(await collect(garbageOf(tenant, s))));
@@ -96,7 +103,11 @@ async function snapshot(tenant: string, storages: string[]): Promise<Snapshot> {
 
 function referencedKeys(snap: Snapshot, storage: string): Set<string> {
   const keys = new Set<string>();
-  for (const f of snap.files) if (f.storage === storage) keys.add(f.key);
+  for (const f of snap.files) {
+    if (f.storage !== storage) continue;
+    keys.add(f.key);
+    for (const variant of f.thumbnails ?? []) keys.add(thumbnailKey(f, variant));
+  }
   for (const b of snap.blobs) if (b.storage === storage) keys.add(b.key);
   for (const u of snap.sessions) {
     if (u.storage === storage && u.status === 'PENDING') for (const k of ownedKeys(u)) keys.add(k);
@@ -144,6 +155,7 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
       ...(await listObjects(storage, `${tenant}/`)),
       ...(await listObjects(storage, `${STAGING_PREFIX}${tenant}/`)),
       ...(await listObjects(storage, `${ASSEMBLED_PREFIX}${tenant}/`)),
+      ...(await listObjects(storage, `${THUMBNAIL_PREFIX}${tenant}/`)),
     ]);
   }
   const snap = await snapshot(tenant, storages);
@@ -165,7 +177,7 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
         tenant,
         storage: o.storage,
         subject: o.key,
-        detail: 'an object that no file, blob, upload or garbage item refers to',
+        detail: 'an object that no file (nor its thumbnails), blob, upload or garbage item refers to',
       });
       if (options.repair && !referencedKeys(confirm, o.storage).has(o.key)) {
         const g = { tenant, storage: o.storage, key: o.key };

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { StorageBackend } from '../backends/contract';
 import { getConfig, type SigningKey } from '../config';
 import { AppError, isAppError } from '../errors';
+import { canonicalSpec, specQuery, type ThumbnailSpec } from '../images/thumbnail-spec';
 import { bumpLinkGeneration } from '../metadata/files';
 import type { FileRecord } from '../metadata/items';
 import { refreshSigningKeys } from '../secrets';
@@ -11,10 +12,11 @@ const MAX_LINK_SECONDS = 7 * 24 * 3600;
 
 /**
  * What a link's signature covers: the key, the file (its id, and the generation its owner bumps to
- * revoke), where it lives, the disposition and the expiry. A replaced or deleted file has another
- * id or none, so its links die with it.
+ * revoke), where it lives, what it opens (a disposition for a preview, the thumbnail's parameters
+ * for a thumbnail) and the expiry. A replaced or deleted file has another id or none, so its links
+ * die with it.
  */
-function signature(key: SigningKey, record: FileRecord, disposition: Disposition, expires: number): string {
+function signature(key: SigningKey, record: FileRecord, opens: string, expires: number): string {
   return createHmac('sha256', key.secret)
     .update(
       [
@@ -25,19 +27,26 @@ function signature(key: SigningKey, record: FileRecord, disposition: Disposition
         record.path,
         record.id,
         record.linkGeneration ?? 0,
-        disposition,
+        opens,
         expires,
       ].join('\n'),
     )
     .digest('base64url');
 }
 
-/** A signed, expiring preview/download link to one file (not to its path). */
+/** What a thumbnail link opens, as its signature binds it: exactly these parameters. */
+export const thumbnailOpens = (spec: ThumbnailSpec) => `thumbnail ${canonicalSpec(spec)}`;
+
+/**
+ * A signed, expiring link to one file (not to its path): a preview (inline or as an attachment),
+ * or with `thumbnail` a thumbnail with exactly those parameters.
+ */
 export async function createLink(input: {
   tenant: string;
   storage?: string;
   path: string;
   disposition: Disposition;
+  thumbnail?: ThumbnailSpec;
   expiresIn?: number;
   baseUrl: string;
 }): Promise<{ url: string; expiresAt: string }> {
@@ -51,15 +60,17 @@ export async function createLink(input: {
   const { record, backend } = await findFile(input.tenant, input.storage, input.path);
   const key = getConfig().signingKeys[0] as SigningKey;
   const expires = Math.floor(Date.now() / 1000) + expiresIn;
+  const opens = input.thumbnail ? thumbnailOpens(input.thumbnail) : input.disposition;
   const query = new URLSearchParams({
     storage: backend.name,
-    disposition: input.disposition,
+    ...(input.thumbnail ? specQuery(input.thumbnail) : { disposition: input.disposition }),
     expires: String(expires),
     kid: key.id,
-    signature: signature(key, record, input.disposition, expires),
+    signature: signature(key, record, opens, expires),
   });
+  const route = input.thumbnail ? 'thumbnails' : 'preview';
   return {
-    url: `${input.baseUrl}/v1/preview/${encodeURIComponent(record.tenant)}/${encodePath(record.path)}?${query}`,
+    url: `${input.baseUrl}/v1/${route}/${encodeURIComponent(record.tenant)}/${encodePath(record.path)}?${query}`,
     expiresAt: new Date(expires * 1000).toISOString(),
   };
 }
@@ -80,26 +91,30 @@ async function keyFor(kid: string | undefined): Promise<SigningKey | undefined> 
   return find() ?? ((await refreshSigningKeys()) ? find() : undefined);
 }
 
-/**
- * preview: a public file needs nothing; a private one needs a valid link. Without one, a private
- * file answers exactly like a missing one. With one, what can be checked without the file is
- * checked first (shape, expiry, key), and a wrong signature answers like a missing file, so a
- * link never tells which private paths exist.
- */
-export async function openPreview(input: {
+/** What opens a shared file: a link's parameters, or none for a public file. */
+export interface SharedAccess {
   tenant: string;
   storage?: string;
   path: string;
-  disposition?: string;
   expires?: string;
   kid?: string;
   signature?: string;
-}): Promise<{ record: FileRecord; backend: StorageBackend; disposition: Disposition }> {
-  const disposition: Disposition = input.disposition === 'attachment' ? 'attachment' : 'inline';
+}
+
+/**
+ * Preview and thumbnail: a public file needs nothing; a private one needs a valid link for what is
+ * opened (`opens`). Without one, a private file answers exactly like a missing one. With one, what
+ * can be checked without the file is checked first (shape, expiry, key), and a wrong signature
+ * answers like a missing file, so a link never tells which private paths exist.
+ */
+export async function openShared(
+  input: SharedAccess,
+  opens: string,
+): Promise<{ record: FileRecord; backend: StorageBackend; linked: boolean }> {
   if (input.signature === undefined) {
     const found = await findFile(input.tenant, input.storage, input.path);
     if (found.record.visibility !== 'public') throw notFound();
-    return { ...found, disposition };
+    return { ...found, linked: false };
   }
   const expires = Number(input.expires);
   if (!input.expires || !Number.isSafeInteger(expires))
@@ -117,8 +132,17 @@ export async function openPreview(input: {
     if (isAppError(e) && e.status === 400) throw notFound();
     throw e;
   }
-  const expected = Buffer.from(signature(key, found.record, disposition, expires));
+  const expected = Buffer.from(signature(key, found.record, opens, expires));
   const given = Buffer.from(input.signature);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw notFound();
-  return { ...found, disposition };
+  return { ...found, linked: true };
+}
+
+/** preview: inline unless the link says attachment. */
+export async function openPreview(
+  input: SharedAccess & { disposition?: string },
+): Promise<{ record: FileRecord; backend: StorageBackend; disposition: Disposition }> {
+  const disposition: Disposition = input.disposition === 'attachment' ? 'attachment' : 'inline';
+  const { record, backend } = await openShared(input, disposition);
+  return { record, backend, disposition };
 }

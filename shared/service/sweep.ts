@@ -8,7 +8,7 @@ import { logger } from '../logger';
 import type { Garbage } from '../metadata/blobs';
 import { removeFileRecord } from '../metadata/files';
 import { forgetGarbage } from '../metadata/garbage';
-import type { FileRecord, GarbageItem, UploadSession } from '../metadata/items';
+import { type FileRecord, type GarbageItem, toFileRecord, type UploadSession } from '../metadata/items';
 import { SWEEP_SHARDS } from '../metadata/schema';
 import { endSession, forgetCompleted, getSession } from '../metadata/sessions';
 import { loadSweeperState, saveSweeperState } from '../metadata/state';
@@ -118,9 +118,9 @@ async function sweepOne(
   try {
     await failpoint('sweep.item');
     if (key.pk.startsWith('F#')) {
-      const record = due.item as unknown as FileRecord;
+      const record = toFileRecord(due.item) as FileRecord;
       if (typeof record.expiresAt !== 'number' || record.expiresAt > now) return;
-      const removed = await removeFileRecord({ ...record, expiresAt: record.expiresAt }, 'expired');
+      const removed = await removeFileRecord(record, 'expired');
       if (removed.removed) {
         result.files++;
         garbage.push(...removed.garbage);
@@ -205,7 +205,7 @@ async function deleteGarbage(
   for (const [storage, batch] of byStorage) {
     try {
       await deleteObjects(storage, batch.garbage);
-      await forgetGarbage(batch.garbage);
+      await forgetGarbage(batch.garbage, now);
       result.garbage += batch.garbage.length;
     } catch (e) {
       result.failed += batch.found.length;

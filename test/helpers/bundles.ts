@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildFunctionAsset, functionEntry, LAZY_FILE } from '../../infra/bundling';
+import { buildFunctionAsset, functionEntry, HOST_PLATFORM, LAZY_FILE } from '../../infra/bundling';
 
 /**
  * Builds function bundles with the very settings CDK deploys them with (infra/bundling.ts), each
@@ -14,7 +14,8 @@ export async function buildBundles(outdir: string, fns: readonly string[]): Prom
   await Promise.all(
     fns.map(async (fn) => {
       const dir = join(outdir, fn);
-      await buildFunctionAsset(functionEntry(fn), dir);
+      // Native packages for this machine: the smoke test runs the bundles here, not in Lambda.
+      await buildFunctionAsset(functionEntry(fn), dir, HOST_PLATFORM);
       const files = readdirSync(dir);
       // A bundle is an entry file and its lazy files: the smoke test runs it only from this whole folder.
       if (!files.includes('index.mjs') || !files.some((f) => LAZY_FILE.test(f))) {

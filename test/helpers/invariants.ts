@@ -111,6 +111,7 @@ export async function readTenant(tenant: string): Promise<TenantState> {
       join(root, tenant),
       join(root, '_staging', tenant),
       join(root, '_assembled', tenant),
+      join(root, '_thumbs', tenant),
     ]) {
       for (const file of filesUnder(dir))
         objects.set(
@@ -153,6 +154,18 @@ export async function violations(tenant: string, options: { settled: boolean }):
         out.push(`file ${f.sk}: blob ${f.blobMd5} missing or not its`);
     }
   }
+  // A file's thumbnails (the layout of docs/decisions.md): every variant served from the cache has its object.
+  const thumbnailKeys = (f: Item, attribute: 'thumbnails' | 'thumbnailsReady') =>
+    [...((f[attribute] as Set<string> | undefined) ?? [])].map(
+      (variant) => `_thumbs/${tenant}/${String(f.id).slice(0, 2)}/${f.id}/${variant}`,
+    );
+  for (const f of s.files) {
+    const reserved = new Set(thumbnailKeys(f, 'thumbnails'));
+    for (const key of thumbnailKeys(f, 'thumbnailsReady')) {
+      if (!reserved.has(key)) out.push(`file ${f.sk}: thumbnail ${key} is ready but was never reserved`);
+      if (!s.objects.get(storageOf(f))?.has(key)) out.push(`file ${f.sk}: thumbnail ${key} has no object`);
+    }
+  }
   // Every blob's count is the files that use it plus the uploads pinning it; claims have their owner.
   for (const b of s.blobs) {
     if (b.state === 'READY') {
@@ -188,6 +201,8 @@ export async function violations(tenant: string, options: { settled: boolean }):
   for (const [storage, objects] of s.objects) {
     const referenced = new Set<string>();
     for (const f of s.files) if (f.storage === storage) referenced.add(String(f.key));
+    for (const f of s.files)
+      if (f.storage === storage) for (const k of thumbnailKeys(f, 'thumbnails')) referenced.add(k);
     for (const b of s.blobs) if (b.storage === storage) referenced.add(String(b.key));
     if (!options.settled) {
       for (const u of pending) {

@@ -1,0 +1,25 @@
+import { httpHandler } from '../shared/http/api';
+import { serveThumbnail } from '../shared/http/thumbnail-response';
+import { parseThumbnailSpec } from '../shared/images/thumbnail-spec';
+import { openThumbnail } from '../shared/service/thumbnails';
+
+/**
+ * GET /v1/thumbnails/{tenant}/{path+}: previewThumbnail. width, height, fit, format, quality;
+ * public files need no token, private ones a link signed for exactly those parameters.
+ */
+export const handler = httpHandler(null, async (req) => {
+  const thumbnail = await openThumbnail({
+    access: {
+      tenant: req.params.tenant ?? '',
+      storage: req.storage,
+      path: req.params.path ?? '',
+      expires: req.query.expires,
+      kid: req.query.kid,
+      signature: req.query.signature,
+    },
+    spec: parseThumbnailSpec(req.query),
+    accept: req.header('accept'),
+    ifNoneMatch: req.header('if-none-match'),
+  });
+  return serveThumbnail(thumbnail);
+});
