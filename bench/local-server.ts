@@ -10,20 +10,42 @@ import { signDevToken } from '../infra/local/tokens';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Variables the service reads: the child gets the benchmark's values, never ones left in the shell. */
+/**
+ * Variables the service reads (shared/config.ts, the local runtime, the secret and the event bus):
+ * the child gets the benchmark's values, never ones left in the shell.
+ */
 const SERVICE_VARS = [
   'TABLE_NAME',
   'DYNAMODB_ENDPOINT',
   'STORAGES',
   'DEFAULT_STORAGE',
   'SIGNING_SECRET',
+  'SIGNING_SECRET_PREVIOUS',
+  'SIGNING_SECRET_ARN',
   'PUBLIC_BASE_URL',
   'MAX_FILE_BYTES',
   'MAX_API_UPLOAD_BYTES',
+  'MULTIPART_THRESHOLD_BYTES',
+  'MULTIPART_TTL_SECONDS',
+  'VERIFY_INLINE_BYTES',
+  'VERIFY_READ_MAX_BYTES',
   'DEFAULT_QUOTA_BYTES',
   'ALLOWED_CONTENT_TYPES',
+  'PRESIGN_TTL_SECONDS',
+  'PENDING_GRACE_SECONDS',
+  'FINALIZE_LEASE_SECONDS',
+  'TTL_GRACE_SECONDS',
+  'CLEANUP_ON_READ',
   'TENANT_CLAIM',
   'OPERATOR_CLAIM',
+  'EVENT_BUS_NAME',
+  'BACKGROUND_FINALIZE',
+  'BACKGROUND_THUMBNAILS',
+  'THUMBNAIL_MAX_SOURCE_BYTES',
+  'THUMBNAIL_MAX_PIXELS',
+  'THUMBNAIL_TIMEOUT_SECONDS',
+  'THUMBNAIL_MAX_VARIANTS',
+  'THUMBNAIL_EAGER_SIZES',
   'PORT',
   'HOST',
   'DATA_DIR',
@@ -107,6 +129,8 @@ export interface ChildServer {
   dataDir: string;
   /** The storage emulator the server started and uses as its default storage (STORAGE_EMULATOR). */
   emulator?: ChildEmulator;
+  /** The endpoint of the server's DynamoDB Local (from its command line), to time raw calls beside the server's. */
+  dynamoEndpoint?: string;
   /** A tenant member's dev token signed with the server's secret (upload, download, delete unless given). */
   token(tenant: string, user: string, scope?: string): Promise<string>;
   /** An operator's dev token (quotas, recalculation, audit). */
@@ -125,11 +149,17 @@ export interface ChildServer {
  * DATA_DIR, so that its memory can be measured apart from the benchmark client's. Resolves when
  * the server answers. The sweeper is off unless `sweepIntervalSeconds` is given. `storageEmulator`
  * starts s3rver (inside the server's process) or Azurite in its DATA_DIR as the default storage, as
- * `STORAGE_EMULATOR=s3|azure npm start` does.
+ * `STORAGE_EMULATOR=s3|azure npm start` does. `env` sets more variables in the child (e.g.
+ * `THUMBNAIL_EAGER_SIZES: ''`), after the service's variables of the shell are removed and after
+ * the ones above, so it may also override those.
  */
 export async function startChildServer(
   dataDir: string,
-  options: { sweepIntervalSeconds?: number; storageEmulator?: 's3' | 'azure' } = {},
+  options: {
+    sweepIntervalSeconds?: number;
+    storageEmulator?: 's3' | 'azure';
+    env?: Record<string, string>;
+  } = {},
 ): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of SERVICE_VARS) delete env[name];
@@ -140,6 +170,7 @@ export async function startChildServer(
     POWERTOOLS_LOG_LEVEL: 'WARN',
   });
   if (options.storageEmulator) env.STORAGE_EMULATOR = options.storageEmulator;
+  Object.assign(env, options.env);
   // `node --import tsx` (not the tsx CLI, which forks): the spawned pid is the server itself. The
   // node flags are those of `npm start`.
   // To look inside the server during a run: BENCH_SERVER_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p'
@@ -196,12 +227,15 @@ export async function startChildServer(
   const jwtSecret = loadDevSecrets(dataDir).jwtSecret;
   const dynamoPid = () => childPids(pid).find((p) => /java/.test(safeRead(`/proc/${p}/cmdline`)));
   const javaPid = dynamoPid();
+  const javaArgs = javaPid ? safeRead(`/proc/${javaPid}/cmdline`).split('\0') : [];
+  const dynamoPort = javaArgs[javaArgs.indexOf('-port') + 1];
 
   return {
     pid,
     url: `http://127.0.0.1:${port}`,
     dataDir,
     emulator,
+    dynamoEndpoint: javaArgs.includes('-port') && dynamoPort ? `http://127.0.0.1:${dynamoPort}` : undefined,
     token: (tenant, user, scope) => signDevToken(jwtSecret, { tenant, user, scope }),
     operatorToken: () => signDevToken(jwtSecret, { user: 'bench-operator', operator: true }),
     memory: () => procMemory(pid),

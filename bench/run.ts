@@ -1,16 +1,19 @@
 /**
  * `npm run bench`: runs the benchmarks of issue 2 point 11 (a-d), the soak run of the integrity
- * issue (e, bench/soak.ts) and the multipart upload of issue 10 (f, bench/multipart-upload.ts), and writes BENCHMARKS.md (date, machine, a summary and one section per
+ * issue (e, bench/soak.ts), the multipart upload of issue 10 (f, bench/multipart-upload.ts) and the
+ * thumbnails of issue 11 (g, bench/thumbnails.ts), and writes BENCHMARKS.md (date, machine, a summary and one section per
  * benchmark). Each benchmark says whether its goal was met; the
  * process exits 1 only on a correctness failure (a wrong count, a wrong answer, a crash), never on
  * a missed speed or memory goal.
  *
  *   npm run bench                          all benchmarks, 1 GiB for (b)
- *   npm run bench -- --only a,c            some of them (a, b, c, d, e, f)
+ *   npm run bench -- --only a,c            some of them (a, b, c, d, e, f, g)
  *   BENCH_LARGE_BYTES=256M npm run bench   a smaller file for (b) (bytes, or with K/M/G = KiB/MiB/GiB)
  *   BENCH_MULTIPART_BYTES=256M npm run bench  a smaller file for (f), likewise
  *   BENCH_SOAK_SECONDS=20 npm run bench    a shorter soak (e) than 60 s; also BENCH_SOAK_WORKERS (8),
  *                                          BENCH_SOAK_SEED (1)
+ *   BENCH_THUMB_MISSES=10 npm run bench    fewer thumbnail misses per format for (g) than 40; also
+ *                                          BENCH_THUMB_HITS (200), BENCH_THUMB_ROUNDS (3)
  *   npm run bench -- --out /tmp/bench.md   write the report elsewhere
  */
 import { writeFileSync } from 'node:fs';
@@ -79,6 +82,12 @@ const soak = {
   workers: positiveInt('BENCH_SOAK_WORKERS', 8),
   seed: positiveInt('BENCH_SOAK_SEED', 1),
 };
+const THUMB_DEFAULTS = { misses: 40, hits: 200, rounds: 3 };
+const thumbs = {
+  misses: positiveInt('BENCH_THUMB_MISSES', THUMB_DEFAULTS.misses),
+  hits: positiveInt('BENCH_THUMB_HITS', THUMB_DEFAULTS.hits),
+  rounds: positiveInt('BENCH_THUMB_ROUNDS', THUMB_DEFAULTS.rounds),
+};
 
 const benchmarks: Benchmark[] = [
   { id: 'a', title: 'get-file-record handler vs raw GetItem', run: () => runHandlerLatency() },
@@ -100,6 +109,13 @@ const benchmarks: Benchmark[] = [
     id: 'f',
     title: `${fmtBytes(multipartBytes)} multipart direct upload through the S3 emulator vs lib-storage`,
     run: () => runMultipartUpload({ bytes: multipartBytes }),
+  },
+  {
+    id: 'g',
+    title:
+      'thumbnails of a 4000x3000 JPEG and PNG: HTTP miss vs bare sharp, hit vs miss, RSS with 8 concurrent misses',
+    // Imported when it runs: it loads sharp (libvips) into this process, which the others do not need.
+    run: async () => (await import('./thumbnails')).runThumbnails(thumbs),
   },
 ];
 
@@ -147,6 +163,11 @@ const reduced = [
   selected.some((b) => b.id === 'e') && soak.workers !== 8
     ? `BENCH_SOAK_WORKERS=${soak.workers} (instead of 8)`
     : undefined,
+  ...(['misses', 'hits', 'rounds'] as const).map((k) =>
+    selected.some((b) => b.id === 'g') && thumbs[k] !== THUMB_DEFAULTS[k]
+      ? `BENCH_THUMB_${k.toUpperCase()}=${thumbs[k]} (instead of ${THUMB_DEFAULTS[k]})`
+      : undefined,
+  ),
 ].filter(Boolean);
 const totalSeconds = (Date.now() - startedAt.getTime()) / 1000;
 const loadAtEnd = os.loadavg();
@@ -185,10 +206,11 @@ const report = [
   '',
   '```sh',
   'npm run bench                          # all, 1 GiB for (b); writes BENCHMARKS.md',
-  'npm run bench -- --only a,c            # some of them (a, b, c, d, e, f)',
+  'npm run bench -- --only a,c            # some of them (a, b, c, d, e, f, g)',
   'BENCH_LARGE_BYTES=256M npm run bench   # a smaller file for (b)',
   'BENCH_MULTIPART_BYTES=256M npm run bench  # a smaller file for (f)',
   'BENCH_SOAK_SECONDS=20 npm run bench    # a shorter soak (e); BENCH_SOAK_WORKERS, BENCH_SOAK_SEED',
+  'BENCH_THUMB_MISSES=10 npm run bench    # fewer thumbnail misses (g); BENCH_THUMB_HITS, BENCH_THUMB_ROUNDS',
   'npm run bench -- --out /tmp/bench.md   # write the report elsewhere',
   '```',
   '',

@@ -376,6 +376,32 @@ describe('StorageStack template', () => {
       });
     });
 
+    it("renders eager thumbnails on the bus's FileUploaded events of images, failures kept in the dead-letter queue", () => {
+      const renderer = functionsByName(template).get('render-thumbnails') as {
+        id: string;
+        resource: Resource;
+      };
+      expect(renderer.resource.Properties.MemorySize).toBeGreaterThanOrEqual(1536);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventBusName: refOf(ids.bus),
+        EventPattern: {
+          source: ['storage-service'],
+          'detail-type': ['FileUploaded'],
+          detail: { contentType: [{ prefix: 'image/' }] },
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: arnOf(renderer.id),
+            RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 2 }),
+            DeadLetterConfig: Match.anyValue(),
+          }),
+        ],
+      });
+      // The thumbnail route renders with the same memory (sharp; Lambda's CPU follows memory).
+      const route = functionsByName(template).get('get-thumbnail') as { id: string; resource: Resource };
+      expect(route.resource.Properties.MemorySize).toBeGreaterThanOrEqual(1536);
+    });
+
     it('has a file-event bus that only the emitting functions may put events on', () => {
       const emitters = Object.entries(functionAccess)
         .filter(([, a]) => a.emits)

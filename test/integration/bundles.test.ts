@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer as ApiEvent } from 'aws-lambda';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaFunctions } from '../../infra/bundling';
 import type { LocalDiskBackend } from '../../shared/backends/local-disk';
@@ -212,6 +213,33 @@ describe('function bundles in fresh Node processes', () => {
     const [result] = await invoke('sweep-expired', [readEvent('sweep-expired')]);
     expect(result).toMatchObject({ complete: true });
     expect(typeof result.files).toBe('number');
+  });
+
+  it('get-thumbnail renders its sample with the bundled sharp; render-thumbnails renders the eager size', async () => {
+    // The image the samples name, stored through upload-object (a Lambda asset of its own).
+    const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#2e8b57' } })
+      .png()
+      .toBuffer();
+    const put = retarget(readEvent('upload-object'), '/v1/objects/images/logo.png', { visibility: 'public' });
+    put.headers = { ...put.headers, 'content-type': 'image/png', 'content-length': String(png.length) };
+    put.body = png.toString('base64');
+    put.isBase64Encoded = true;
+    const [stored] = await invoke('upload-object', [put]);
+    expect(stored.statusCode).toBe(201);
+    const uploaded = readEvent<{ detail: Record<string, unknown> }>('render-thumbnails');
+    const [stale, rendered] = await invoke('render-thumbnails', [
+      uploaded,
+      { ...uploaded, detail: { ...uploaded.detail, id: jsonOf(stored).id } },
+    ]);
+    expect([stale, rendered]).toEqual([{ rendered: 0 }, { rendered: 1 }]);
+    const [thumbnail] = await invoke('get-thumbnail', [readEvent('get-thumbnail')]);
+    expect(thumbnail.statusCode).toBe(200);
+    expect(thumbnail.headers['content-type']).toBe('image/webp');
+    expect(await sharp(bytesOf(thumbnail)).metadata()).toMatchObject({
+      format: 'webp',
+      width: 64,
+      height: 64,
+    });
   });
 
   describe('with the signing secret in Secrets Manager, as in AWS', () => {

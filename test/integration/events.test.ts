@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Context, ScheduledEvent } from 'aws-lambda';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { lambdaContext } from '../../infra/local/server';
 import { LocalDiskBackend } from '../../shared/backends/local-disk';
@@ -251,6 +252,52 @@ describe('events/: every handler with its sample event', () => {
     const denied = await invoke('preview-object', privateFile);
     expect(denied.statusCode).toBe(404);
     expect(jsonOf(denied).error.code).toBe('NOT_FOUND');
+  });
+
+  it('get-thumbnail and render-thumbnails: the FileUploaded event renders the eager size; the sample answers a 64 x 64 WebP', async () => {
+    // What the samples name: a public image images/logo.png, stored here through upload-object.
+    const png = await sharp({ create: { width: 256, height: 128, channels: 3, background: '#3a7bd5' } })
+      .png()
+      .toBuffer();
+    const put = retarget(readEvent('upload-object'), '/v1/objects/images/logo.png', { visibility: 'public' });
+    put.headers = { ...put.headers, 'content-type': 'image/png', 'content-length': String(png.length) };
+    put.body = png.toString('base64');
+    const stored = await invoke('upload-object', put);
+    expect(stored.statusCode).toBe(201);
+    const render = (await import('../../functions/render-thumbnails')).handler as unknown as (
+      e: unknown,
+      c: Context,
+    ) => Promise<{ rendered: number }>;
+    const uploaded = readEvent<{ detail: Record<string, unknown> }>('render-thumbnails');
+    // The sample's id is no file's (replaced since, as far as the handler can tell): nothing to do.
+    expect(await render(uploaded, lambdaContext('render-thumbnails'))).toEqual({ rendered: 0 });
+    const current = { ...uploaded, detail: { ...uploaded.detail, id: jsonOf(stored).id } };
+    expect(await render(current, lambdaContext('render-thumbnails'))).toEqual({ rendered: 1 });
+
+    const r = await invoke('get-thumbnail');
+    expect(r.statusCode).toBe(200);
+    expect(headerOf(r, 'content-type')).toBe('image/webp');
+    expect(headerOf(r, 'vary')).toBe('Accept');
+    expect(headerOf(r, 'cache-control')).toBe('public, max-age=300');
+    expect(await sharp(bytesOf(r)).metadata()).toMatchObject({ format: 'webp', width: 64, height: 64 });
+    const again = retarget(readEvent('get-thumbnail'), '/v1/thumbnails/acme/images/logo.png', {
+      width: '64',
+      height: '64',
+    });
+    again.headers = { ...again.headers, 'if-none-match': headerOf(r, 'etag') as string };
+    expect((await invoke('get-thumbnail', again)).statusCode).toBe(304);
+    const text = await invoke(
+      'get-thumbnail',
+      retarget(readEvent('get-thumbnail'), '/v1/thumbnails/acme/docs/welcome.txt'),
+    );
+    expect(text.statusCode).toBe(415);
+    expect(jsonOf(text).error.code).toBe('UNSUPPORTED_IMAGE');
+    // Out of the sample sequence again, thumbnails and all (the usage events count the other files).
+    const removed = await invoke(
+      'delete-object',
+      retarget(readEvent('delete-object'), '/v1/objects/images/logo.png'),
+    );
+    expect(removed.statusCode).toBe(204);
   });
 
   it('create-link: 201 with a signed link that preview-object serves', async () => {
