@@ -1,5 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { lambdaFunctions, prebuildAssets } from './bundling';
 import { configFromContext } from './config';
 import { StorageStack } from './stack';
 
@@ -9,6 +10,8 @@ import { StorageStack } from './stack';
  */
 const app = new App();
 const config = configFromContext((key) => app.node.tryGetContext(key));
+// Every function's asset built at once, in this process, before CDK bundles them one by one.
+await prebuildAssets(app.outdir, lambdaFunctions);
 new StorageStack(app, app.node.tryGetContext('storage:stackName') ?? 'StorageService', {
   config,
   description: 'Unified file storage: HTTP API, Lambda, DynamoDB, S3',

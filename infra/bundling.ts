@@ -164,8 +164,8 @@ export async function buildFunctionAsset(
   const pending: { entry: string; file: string }[] = [{ entry, file: lambdaBundle.outFile }];
   while (pending.length) {
     const next = pending.shift() as { entry: string; file: string };
-    const used = new Map<string, string>();
-    const metafile = (await build(esbuildOptions(next.entry, outdir, used, next.file))).metafile as Metafile;
+    const { metafile, used } =
+      next.file === lambdaBundle.outFile ? await buildFile(next, outdir) : await lazyFile(next, outdir);
     Object.assign(merged.inputs, metafile.inputs);
     Object.assign(merged.outputs, metafile.outputs);
     for (const [file, source] of [...used].sort(([a], [b]) => a.localeCompare(b))) {
@@ -182,6 +182,51 @@ export async function buildFunctionAsset(
   return merged;
 }
 
+interface BuiltFile {
+  metafile: Metafile;
+  /** the lazy files its dynamic imports point at (name -> source) */
+  used: Map<string, string>;
+}
+
+async function buildFile(file: { entry: string; file: string }, outdir: string): Promise<BuiltFile> {
+  const used = new Map<string, string>();
+  const { metafile } = await build(esbuildOptions(file.entry, outdir, used, file.file));
+  return { metafile: metafile as Metafile, used };
+}
+
+/**
+ * Lazy files built in this process, by name, source and the output folder's place relative to the
+ * project (which its source map depends on): every function of the stack has the same SDK and
+ * adapter files, so each is built once and copied into the other assets, byte for byte what a
+ * build of its own would write.
+ */
+const lazyBuilds = new Map<string, Promise<BuiltFile & { outdir: string }>>();
+
+async function lazyFile(file: { entry: string; file: string }, outdir: string): Promise<BuiltFile> {
+  const key = [file.file, file.entry, relative(outdir, projectRoot)].join('\n');
+  const fresh = () => {
+    const job = buildFile(file, outdir).then((built) => ({ ...built, outdir }));
+    lazyBuilds.set(key, job);
+    return job;
+  };
+  const job = lazyBuilds.get(key);
+  if (!job) return fresh();
+  const first = await job.catch(() => undefined);
+  // Failed, or its first folder was removed since: built again, into this one.
+  const kept = (name: string) => first && existsSync(join(first.outdir, name));
+  if (!first || !kept(file.file) || !kept(`${file.file}.map`)) return fresh();
+  if (first.outdir === outdir) return first;
+  mkdirSync(outdir, { recursive: true });
+  for (const name of [file.file, `${file.file}.map`]) cpSync(join(first.outdir, name), join(outdir, name));
+  // The same outputs, named where they are now.
+  const from = relative(projectRoot, first.outdir);
+  const to = relative(projectRoot, outdir);
+  const outputs = Object.fromEntries(
+    Object.entries(first.metafile.outputs).map(([path, output]) => [join(to, relative(from, path)), output]),
+  );
+  return { metafile: { inputs: first.metafile.inputs, outputs }, used: first.used };
+}
+
 /** The native packages the built files import (esbuild leaves them as external imports). */
 export function nativeImports(metafile: Metafile): string[] {
   const imported = new Set<string>();
@@ -193,6 +238,30 @@ export function nativeImports(metafile: Metafile): string[] {
 }
 
 const run = promisify(execFile);
+/** One install per package and platform in this process, however many assets need it at once. */
+const installs = new Map<string, Promise<string>>();
+
+/**
+ * Where the CDK app builds a function's asset ahead of CDK's bundling (prebuildAssets): a folder of
+ * the cloud assembly beside CDK's own bundling folders, at their depth, so the source maps (which
+ * name the sources relative to the output) come out the same.
+ */
+export const prebuiltDir = (assemblyDir: string, fn: string) => join(assemblyDir, `.prebuilt-${fn}`);
+
+/**
+ * Builds the assets of `fns` in this process, all at once, before CDK bundles them one by one
+ * (each in a child process of its own, which costs a Node and tsx start apiece): the construct
+ * then only moves the prebuilt files into place (infra/constructs/storage-function.ts).
+ */
+export async function prebuildAssets(assemblyDir: string, fns: readonly string[]): Promise<void> {
+  await Promise.all(
+    fns.map(async (fn) => {
+      const dir = prebuiltDir(assemblyDir, fn);
+      rmSync(dir, { recursive: true, force: true });
+      await buildFunctionAsset(functionEntry(fn), dir);
+    }),
+  );
+}
 
 /**
  * node_modules/ holding `pkg` (at the version this project has) and its dependencies for
@@ -200,7 +269,17 @@ const run = promisify(execFile);
  * platform's optional binaries (--os/--cpu/--libc). Install scripts are not run: sharp's would
  * try to build from source where its prebuilt binary is for another machine.
  */
-async function nativeInstall(pkg: string, platform: NativePlatform): Promise<string> {
+function nativeInstall(pkg: string, platform: NativePlatform): Promise<string> {
+  const key = `${pkg} ${platform.os} ${platform.cpu} ${platform.libc}`;
+  let install = installs.get(key);
+  if (!install) {
+    install = installNative(pkg, platform);
+    installs.set(key, install);
+  }
+  return install;
+}
+
+async function installNative(pkg: string, platform: NativePlatform): Promise<string> {
   const { version } = JSON.parse(
     readFileSync(join(projectRoot, 'node_modules', pkg, 'package.json'), 'utf8'),
   ) as { version: string };
