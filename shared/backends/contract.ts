@@ -121,6 +121,11 @@ export interface StorageBackend {
     key: string,
     options: { contentType: string; maxBytes: number; expiresIn: number },
   ): Promise<PresignedUpload>;
+  /**
+   * The object's file on this machine, for a reader that opens files itself (libvips reads and
+   * maps it directly, with no copy through memory): local disk only. Does not check that it exists.
+   */
+  localPath?(key: string): string;
   /** null when the backend cannot presign: the service then streams the bytes itself. */
   presignDownload(
     key: string,

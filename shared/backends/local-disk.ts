@@ -90,6 +90,10 @@ export class LocalDiskBackend implements StorageBackend {
     return join(this.root, ...key.split('/'));
   }
 
+  localPath(key: string): string {
+    return this.pathOf(key);
+  }
+
   private notFound(key: string, cause?: unknown): StorageError {
     return new StorageError('NotFound', TYPE, this.name, `no object ${JSON.stringify(key)}`, { cause });
   }

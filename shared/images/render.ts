@@ -10,7 +10,7 @@ import type { OutputFormat, SourceFormat, ThumbnailSpec } from './thumbnail-spec
  * anything is decoded), and the render's time.
  */
 
-let loaded: Promise<(input: Buffer, options: SharpOptions) => Sharp> | undefined;
+let loaded: Promise<(input: Buffer | string, options: SharpOptions) => Sharp> | undefined;
 
 /**
  * sharp (and libvips) on first use: a function that answers from the cache, or refuses a request
@@ -37,7 +37,8 @@ export interface RenderLimits {
  * 'warning', answers those with a failure: the intermittent 422s users of other services meet).
  */
 export async function renderThumbnail(
-  source: Buffer,
+  /** the image's bytes, or its file */
+  source: Buffer | string,
   sourceFormat: SourceFormat,
   spec: ThumbnailSpec,
   format: OutputFormat,

@@ -82,11 +82,17 @@ export async function openThumbnail(input: {
   return { ...meta, from: 'render', bytes };
 }
 
-/** The source of a file's thumbnails, read whole (bounded by the record's size) and recognized by its magic bytes. */
+/**
+ * The source of a file's thumbnails, recognized by its magic bytes: its file where the storage is
+ * this machine's disk (libvips opens it), else its bytes, read whole (sharp decodes from memory;
+ * the record's size, checked first, bounds what is held).
+ */
 interface Source {
-  bytes: Buffer;
+  input: Buffer | string;
   format: SourceFormat;
 }
+
+const HEAD_BYTES = 4100;
 
 async function loadSource(record: FileRecord, backend: StorageBackend): Promise<Source> {
   const { maxSourceBytes } = getConfig().thumbnails;
@@ -96,14 +102,16 @@ async function loadSource(record: FileRecord, backend: StorageBackend): Promise<
       `Thumbnails are made of files up to ${maxSourceBytes} bytes; this one has ${record.size}`,
     );
   }
-  // sharp decodes from memory; the record's size, checked above, bounds what is held.
-  const { body } = await backend.get(record.key);
+  const path = backend.localPath?.(record.key);
+  const range =
+    path && record.size > 0 ? { start: 0, end: Math.min(record.size, HEAD_BYTES) - 1 } : undefined;
+  const { body } = await backend.get(record.key, range);
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   const bytes = Buffer.concat(chunks);
-  const format = await sniffImage(bytes.subarray(0, 4100));
+  const format = await sniffImage(bytes.subarray(0, HEAD_BYTES));
   if (!format) throw new AppError('UNSUPPORTED_IMAGE', 'The file is not an image a thumbnail can be made of');
-  return { bytes, format };
+  return { input: path ?? bytes, format };
 }
 
 /** Renders one variant and keeps it where the file may have one more. */
@@ -120,7 +128,7 @@ async function renderVariant(
   // Reserved while it renders: the reservation is what makes the object the file's (see keep).
   const [reservation, bytes] = await Promise.all([
     reserveThumbnail(record, variant, source.format, config.maxVariants),
-    renderThumbnail(source.bytes, source.format, spec, format, config),
+    renderThumbnail(source.input, source.format, spec, format, config),
   ]);
   if (reservation === 'reserved') await keep(record, backend, variant, bytes, format);
   return { bytes, format, variant };
