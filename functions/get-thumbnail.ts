@@ -19,7 +19,6 @@ export const handler = httpHandler(null, async (req) => {
     },
     spec: parseThumbnailSpec(req.query),
     accept: req.header('accept'),
-    ifNoneMatch: req.header('if-none-match'),
   });
-  return serveThumbnail(thumbnail);
+  return serveThumbnail(req, thumbnail);
 });

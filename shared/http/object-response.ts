@@ -30,7 +30,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 /** The md5 of the bytes; for a file never read (a large multipart upload) its id, which no other content shares. */
 const etagOf = (record: FileRecord) => `"${record.md5 ?? record.id}"`;
 
-function matchesEtag(header: string | undefined, etag: string): boolean {
+/** Whether an If-None-Match header names the ETag (weak or strong, or `*`). */
+export function matchesEtag(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   return header.split(',').some((t) => {
     const tag = t.trim().replace(/^W\//, '');

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { create as contentDisposition } from 'content-disposition';
 import { getConfig } from '../config';
 import type { Thumbnail } from '../service/thumbnails';
-import type { HttpResult } from './api';
+import type { ApiRequest, HttpResult } from './api';
+import { matchesEtag } from './object-response';
 
 /** How long a browser or a CDN may reuse a thumbnail before revalidating it with its ETag. */
 const MAX_AGE_SECONDS = 300;
@@ -11,7 +12,7 @@ const MAX_AGE_SECONDS = 300;
  * previewThumbnail's answer: 304 for the ETag a client holds, a redirect to a presigned GET of the
  * cached variant where the backend has one (Lambda's response cap and cost), else the bytes.
  */
-export async function serveThumbnail(thumbnail: Thumbnail): Promise<HttpResult> {
+export async function serveThumbnail(request: ApiRequest, thumbnail: Thumbnail): Promise<HttpResult> {
   const headers: Record<string, string> = {
     etag: thumbnail.etag,
     // A link's thumbnail is someone's private file: no shared cache keeps it.
@@ -20,7 +21,9 @@ export async function serveThumbnail(thumbnail: Thumbnail): Promise<HttpResult> 
     'content-security-policy': "sandbox; default-src 'none'",
     ...(thumbnail.negotiated ? { vary: 'Accept' } : {}),
   };
-  if (thumbnail.from === 'client') return { status: 304, headers };
+  // Before any read of a cached variant (a render has happened already: rare, a client holding the
+  // ETag of a variant not kept).
+  if (matchesEtag(request.header('if-none-match'), thumbnail.etag)) return { status: 304, headers };
   const fileName = `${thumbnail.record.fileName.replace(/\.[^.]*$/, '')}.${thumbnail.contentType.slice(6)}`;
   const disposition = contentDisposition(fileName, { type: 'inline' });
   if (thumbnail.from === 'cache') {

@@ -28,23 +28,11 @@ export type Thumbnail = {
   negotiated: boolean;
   etag: string;
   contentType: string;
-} & (
-  | { from: 'cache'; backend: StorageBackend; key: string }
-  | { from: 'render'; bytes: Buffer }
-  /** If-None-Match matched: nothing read */
-  | { from: 'client' }
-);
+} & ({ from: 'cache'; backend: StorageBackend; key: string } | { from: 'render'; bytes: Buffer });
 
 /** The ETag of a variant of a file: a new file (new id) or other parameters give another one. */
 const etagOf = (record: FileRecord, variant: string) =>
   `"t-${createHash('sha256').update(`${record.id}\n${variant}`).digest('base64url').slice(0, 22)}"`;
-
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  return (ifNoneMatch ?? '').split(',').some((t) => {
-    const tag = t.trim().replace(/^W\//, '');
-    return tag === '*' || tag === etag;
-  });
-}
 
 /**
  * previewThumbnail: the access rules of preview (a public file, or a link signed for exactly these
@@ -55,7 +43,6 @@ export async function openThumbnail(input: {
   access: SharedAccess;
   spec: ThumbnailSpec;
   accept?: string;
-  ifNoneMatch?: string;
 }): Promise<Thumbnail> {
   const { record, backend, linked } = await openShared(input.access, thumbnailOpens(input.spec));
   const negotiated = input.spec.format === 'auto';
@@ -67,19 +54,15 @@ export async function openThumbnail(input: {
     const format = outputFormat(input.spec.format, input.accept, known);
     const variant = variantName(input.spec, format);
     const etag = etagOf(record, variant);
-    const meta = { ...answer, etag, contentType: mimeOf(format) };
-    if (matches(input.ifNoneMatch, etag)) return { ...meta, from: 'client' };
     if (record.thumbnailsReady?.includes(variant)) {
-      return { ...meta, from: 'cache', backend, key: thumbnailKey(record, variant) };
+      const key = thumbnailKey(record, variant);
+      return { ...answer, etag, contentType: mimeOf(format), from: 'cache', backend, key };
     }
   }
 
   const source = await loadSource(record, backend);
   const { bytes, format, variant } = await renderVariant(record, backend, source, input.spec, input.accept);
-  const etag = etagOf(record, variant);
-  const meta = { ...answer, etag, contentType: mimeOf(format) };
-  if (matches(input.ifNoneMatch, etag)) return { ...meta, from: 'client' };
-  return { ...meta, from: 'render', bytes };
+  return { ...answer, etag: etagOf(record, variant), contentType: mimeOf(format), from: 'render', bytes };
 }
 
 /**
@@ -125,7 +108,9 @@ async function renderVariant(
   const config = getConfig().thumbnails;
   const format = outputFormat(spec.format, accept, source.format);
   const variant = variantName(spec, format);
-  // Reserved while it renders: the reservation is what makes the object the file's (see keep).
+  // Reserved while it renders: the reservation is what makes the object the file's (see keep). A
+  // render that fails leaves its reservation: a slot of the cap with no object, which costs the
+  // file's removal nothing.
   const [reservation, bytes] = await Promise.all([
     reserveThumbnail(record, variant, source.format, config.maxVariants),
     renderThumbnail(source.input, source.format, spec, format, config),

@@ -70,7 +70,7 @@ async function store(path: string, bytes: Buffer, contentType: string, extra = {
 async function thumbnail(
   path: string,
   query: Record<string, string> = {},
-  headers: { accept?: string; ifNoneMatch?: string } = {},
+  headers: { accept?: string } = {},
 ): Promise<Thumbnail> {
   return openThumbnail({ access: { tenant: T, path }, spec: spec(query), ...headers });
 }
@@ -78,12 +78,9 @@ async function thumbnail(
 /** The bytes a thumbnail answer carries (rendered now, or read from the cache). */
 async function bytesOf(t: Thumbnail): Promise<Buffer> {
   if (t.from === 'render') return t.bytes;
-  if (t.from === 'cache') {
-    const chunks: Buffer[] = [];
-    for await (const c of (await t.backend.get(t.key)).body) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
-  }
-  throw new Error('no bytes: 304');
+  const chunks: Buffer[] = [];
+  for await (const c of (await t.backend.get(t.key)).body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 async function imageOf(t: Thumbnail) {
@@ -324,16 +321,6 @@ describe('thumbnails: the cache', () => {
     );
     expect(again).toMatchObject({ from: 'cache', etag: first.etag, contentType: 'image/webp' });
     expect((await bytesOf(again)).toString()).toBe('the cached bytes');
-    // The ETag a client holds: 304, nothing read.
-    expect(
-      (
-        await thumbnail(
-          'c/photo.jpg',
-          { width: '200', height: '150' },
-          { accept: 'image/webp', ifNoneMatch: first.etag },
-        )
-      ).from,
-    ).toBe('client');
     // Another Accept is another variant (and another ETag).
     const jpeg = await thumbnail('c/photo.jpg', { width: '200', height: '150' }, { accept: '*/*' });
     expect(jpeg.etag).not.toBe(first.etag);
