@@ -1,15 +1,7 @@
+import { completeBody } from '../shared/api-schemas';
 import { httpHandler } from '../shared/http/api';
 import { toAttachment } from '../shared/service/attachment';
 import { completeUpload } from '../shared/service/direct-upload';
-import * as z from '../shared/zod';
-
-const body = z.object({
-  parts: z.optional(
-    z
-      .array(z.object({ partNumber: z.number().check(z.int()), etag: z.optional(z.string()) }))
-      .check(z.maxLength(10_000)),
-  ),
-});
 
 /**
  * POST /v1/uploads/{uploadId}/complete: finalize a direct upload (multipart: with its part list).
@@ -18,7 +10,7 @@ const body = z.object({
  */
 export const handler = httpHandler('upload', async (req) => {
   // A single upload completes without a body.
-  const parts = req.bodyLength() ? req.json(body).parts : undefined;
+  const parts = req.bodyLength() ? req.json(completeBody).parts : undefined;
   const uploadId = req.params.uploadId ?? '';
   const outcome = await completeUpload(req.principal, uploadId, parts);
   if ('verifying' in outcome) return { status: 202, json: { uploadId, status: 'VERIFYING' } };

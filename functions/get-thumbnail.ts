@@ -1,3 +1,4 @@
+import { thumbnailQuery } from '../shared/api-schemas';
 import { httpHandler } from '../shared/http/api';
 import { serveThumbnail } from '../shared/http/thumbnail-response';
 import { parseThumbnailSpec } from '../shared/images/thumbnail-spec';
@@ -8,16 +9,17 @@ import { openThumbnail } from '../shared/service/thumbnails';
  * public files need no token, private ones a link signed for exactly those parameters.
  */
 export const handler = httpHandler(null, async (req) => {
+  const query = req.queryOf(thumbnailQuery);
   const thumbnail = await openThumbnail({
     access: {
       tenant: req.params.tenant ?? '',
       storage: req.storage,
       path: req.params.path ?? '',
-      expires: req.query.expires,
-      kid: req.query.kid,
-      signature: req.query.signature,
+      expires: query.expires,
+      kid: query.kid,
+      signature: query.signature,
     },
-    spec: parseThumbnailSpec(req.query),
+    spec: parseThumbnailSpec(query),
     accept: req.header('accept'),
   });
   return serveThumbnail(req, thumbnail);

@@ -1,15 +1,17 @@
+import { listQuery } from '../shared/api-schemas';
 import { httpHandler } from '../shared/http/api';
 import { toAttachment } from '../shared/service/attachment';
 import { listFiles, parseLimit } from '../shared/service/list';
 
 /** GET /v1/objects?prefix=&cursor=&limit=: one page of the caller's files, in path order. */
 export const handler = httpHandler('download', async (req) => {
+  const query = req.queryOf(listQuery);
   const page = await listFiles({
     tenant: req.principal.tenant,
     storage: req.storage,
-    prefix: req.query.prefix,
-    cursor: req.query.cursor,
-    limit: parseLimit(req.query.limit),
+    prefix: query.prefix,
+    cursor: query.cursor,
+    limit: parseLimit(query.limit),
   });
   return {
     status: 200,

@@ -1,3 +1,4 @@
+import { auditQuery } from '../shared/api-schemas';
 import { httpHandler } from '../shared/http/api';
 import { runAudit } from '../shared/service/audit';
 
@@ -9,9 +10,10 @@ const BUDGET_MS = 20_000;
  * Without `tenant` it audits every tenant, as many as fit in one call; `cursor` goes on.
  */
 export const handler = httpHandler('manage', async (req) => {
-  const repair = req.query.repair === 'true';
+  const query = req.queryOf(auditQuery);
+  const repair = query.repair === 'true';
   const report = await runAudit(
-    { tenant: req.query.tenant || undefined, cursor: req.query.cursor || undefined },
+    { tenant: query.tenant || undefined, cursor: query.cursor || undefined },
     { repair, deadline: Date.now() + BUDGET_MS },
   );
   return { status: 200, json: { repair, ...report } };

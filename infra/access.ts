@@ -82,6 +82,8 @@ export const functionAccess: Record<string, FunctionAccess> = {
   'get-usage': { table: 'read' },
   'set-quota': { table: 'write' },
   'recalculate-usage': { table: 'write', timeoutSeconds: API_MAX_SECONDS },
+  /** The API's OpenAPI document, from the route table and its schemas: no data access at all. */
+  'get-openapi': {},
   /** Lists configured instances and their capabilities: no data access at all. */
   'list-storages': {},
   /** The `$default` route: answers 404/405 from the route table alone. */

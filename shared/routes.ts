@@ -49,6 +49,7 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/v1/usage/recalculate', fn: 'recalculate-usage', permission: 'manage' },
   { method: 'GET', path: '/v1/storages', fn: 'list-storages', permission: 'download' },
   { method: 'POST', path: '/v1/audit', fn: 'run-audit', permission: 'manage' },
+  { method: 'GET', path: '/v1/openapi.json', fn: 'get-openapi', permission: null },
 ];
 
 /** Functions without a route: triggered by a schedule, by storage events or by file events. */

@@ -14,6 +14,7 @@ import { AppError } from '../../shared/errors';
 import { errorResult, type LambdaResult } from '../../shared/http/api';
 import { allowStreamingResponse, attachRequestStream } from '../../shared/http/local-stream';
 import { fallbackRoute, matchRoute, type Route, routeKey } from '../../shared/routes';
+import { isDocsPath, serveDocs } from './docs-page';
 import { LOCAL_STATIC_PREFIX, serveStatic } from './static-files';
 import { verifyDevToken } from './tokens';
 
@@ -230,6 +231,11 @@ export function createLocalServer(options: LocalServerOptions): Server {
       const rawPath = (req.url ?? '/').split('?')[0] as string;
       if (rawPath === '/healthz') return sendJson(res, { statusCode: 200, json: { status: 'ok' } });
       if (rawPath === LOCAL_UPLOAD_PATH) return await acceptLocalUpload(req, res, url);
+      if (isDocsPath(rawPath)) {
+        return await serveDocs(req, res, rawPath, () =>
+          sendError(res, new AppError('NOT_FOUND', 'No such file')),
+        );
+      }
       if (staticDir && rawPath.startsWith(LOCAL_STATIC_PREFIX)) {
         const notFound = () => sendError(res, new AppError('NOT_FOUND', 'No such file'));
         return await serveStatic(staticDir, req, res, rawPath, notFound);

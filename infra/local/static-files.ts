@@ -25,10 +25,14 @@ const CONTENT_TYPES: Record<string, string> = {
  * every segment is decoded on its own, and an empty, ".", ".." or undecodable segment, or one that
  * decodes to a separator or NUL, is refused rather than normalized.
  */
-export function staticFilePath(root: string, rawPath: string): string | undefined {
-  if (!rawPath.startsWith(LOCAL_STATIC_PREFIX)) return undefined;
+export function staticFilePath(
+  root: string,
+  rawPath: string,
+  prefix = LOCAL_STATIC_PREFIX,
+): string | undefined {
+  if (!rawPath.startsWith(prefix)) return undefined;
   const segments: string[] = [];
-  for (const raw of rawPath.slice(LOCAL_STATIC_PREFIX.length).split('/')) {
+  for (const raw of rawPath.slice(prefix.length).split('/')) {
     let s: string;
     try {
       s = decodeURIComponent(raw);
@@ -43,15 +47,16 @@ export function staticFilePath(root: string, rawPath: string): string | undefine
   return file.startsWith(`${base}/`) ? file : undefined;
 }
 
-/** GET/HEAD of a regular file under `root`; 404 JSON for anything else, as an unknown route. */
+/** GET/HEAD of a regular file under `root` (named below `prefix`); 404 JSON for anything else, as an unknown route. */
 export async function serveStatic(
   root: string,
   req: IncomingMessage,
   res: ServerResponse,
   rawPath: string,
   notFound: () => void,
+  prefix = LOCAL_STATIC_PREFIX,
 ): Promise<void> {
-  const file = staticFilePath(root, rawPath);
+  const file = staticFilePath(root, rawPath, prefix);
   const info = file ? await stat(file).catch(() => undefined) : undefined;
   if (!file || !info?.isFile() || (req.method !== 'GET' && req.method !== 'HEAD')) return notFound();
   res.writeHead(200, {

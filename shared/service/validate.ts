@@ -16,11 +16,12 @@ export function parseExpires(value: unknown): number | undefined {
   return n;
 }
 
+export const MD5_PATTERN = /^[0-9a-fA-F]{32}$/;
+
 export function parseMd5(value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const text = String(value);
-  if (!/^[0-9a-fA-F]{32}$/.test(text))
-    throw new AppError('INVALID_MD5', 'md5 must be 32 hexadecimal characters');
+  if (!MD5_PATTERN.test(text)) throw new AppError('INVALID_MD5', 'md5 must be 32 hexadecimal characters');
   return text.toLowerCase();
 }
 

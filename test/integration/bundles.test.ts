@@ -202,6 +202,15 @@ describe('function bundles in fresh Node processes', () => {
     expect(scheduled.tenants).toBeGreaterThanOrEqual(1);
   });
 
+  it('get-openapi answers the OpenAPI 3.1 document, for the URL API Gateway was reached at', async () => {
+    const [answer] = await invoke('get-openapi', [readEvent('get-openapi')]);
+    expect(answer.statusCode).toBe(200);
+    const document = jsonOf(answer);
+    expect(document.openapi).toBe('3.1.0');
+    expect(document.servers).toEqual([{ url: lambdaEnv.PUBLIC_BASE_URL }]);
+    expect(Object.keys(document.paths)).toContain('/v1/thumbnails/{tenant}/{path}');
+  });
+
   it('no-route ($default) answers 405 with Allow in the service JSON', async () => {
     const [answer] = await invoke('no-route', [readEvent('no-route')]);
     expect(answer.statusCode).toBe(405);

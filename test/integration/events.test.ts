@@ -300,6 +300,12 @@ describe('events/: every handler with its sample event', () => {
     expect(removed.statusCode).toBe(204);
   });
 
+  it('get-openapi: 200 with the document, without a token', async () => {
+    const r = await invoke('get-openapi');
+    expect(r.statusCode).toBe(200);
+    expect(jsonOf(r)).toMatchObject({ openapi: '3.1.0', info: { title: 'Unified file storage' } });
+  });
+
   it('create-link: 201 with a signed link that preview-object serves', async () => {
     const r = await invoke('create-link');
     expect(r.statusCode).toBe(201);
