@@ -77,6 +77,12 @@ export const MAX_LIST_LIMIT = 1000;
 export const listQuery = z.object({
   storage,
   prefix: optionalText('Only paths that start with this (a folder is `docs/`)'),
+  delimiter: z.optional(
+    documented(
+      z.literal('/'),
+      'A folder listing: the files right under `prefix`, and its sub-folders as `prefixes`',
+    ),
+  ),
   cursor: z.optional(coded(z.string(), 'INVALID_CURSOR', 'The `cursor` of the previous page')),
   limit: z.optional(
     documented(
@@ -228,6 +234,9 @@ export const attachment = documented(
 
 export const listAnswer = z.object({
   items: z.array(attachment),
+  prefixes: z.optional(
+    documented(z.array(z.string()), 'With `delimiter`: the sub-folders, each a prefix ending with "/"'),
+  ),
   cursor: z.nullable(documented(z.string(), 'The next page, or null at the end')),
 });
 

@@ -81,6 +81,8 @@ export interface LinkOptions {
 export interface ListOptions {
   /** Only paths starting with this (e.g. `docs/`). */
   prefix?: string;
+  /** '/': a folder listing, the files right under `prefix` and its sub-folders (`prefixes`). */
+  delimiter?: '/';
   /** Files per page, 1 to 1000 (default 100). */
   limit?: number;
   /** Start after the page this cursor was handed out with. */
@@ -225,7 +227,7 @@ export class StorageClient {
     let cursor = options.cursor;
     do {
       const page: ListPage = await this.t.json<ListPage>('GET', '/v1/objects', {
-        query: { prefix: options.prefix, limit: options.limit, cursor },
+        query: { prefix: options.prefix, delimiter: options.delimiter, limit: options.limit, cursor },
         ...withSignal(options.signal),
       });
       yield page;

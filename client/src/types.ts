@@ -37,6 +37,8 @@ export interface Attachment {
 /** One page of GET /v1/objects; `cursor` is null on the last page. */
 export interface ListPage {
   items: Attachment[];
+  /** With `delimiter`: the sub-folders of the level, each a prefix ending with "/". */
+  prefixes?: string[];
   cursor: string | null;
 }
 

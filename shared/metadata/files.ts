@@ -38,18 +38,31 @@ export async function bumpLinkGeneration(record: FileRecord): Promise<boolean> {
   }
 }
 
-/** Files of a tenant in one storage, in path order (UTF-8 byte order), one page. */
+/**
+ * Files of a tenant in one storage, in path order (UTF-8 byte order), one page: those under
+ * `prefix`, or with `from` every path from there on (inclusive; the caller stops where its prefix
+ * ends: a folder listing skips a whole sub-folder this way, in one request).
+ */
 export async function queryFiles(
   tenant: string,
   storage: string,
-  options: { prefix?: string; after?: string; limit: number },
+  options: { prefix?: string; from?: string; after?: string; limit: number },
 ): Promise<{ records: FileRecord[]; last?: string }> {
   const pk = fileKey(tenant, storage, '').pk;
+  const condition =
+    options.from !== undefined
+      ? { KeyConditionExpression: 'pk = :pk AND sk >= :from', values: { ':from': options.from } }
+      : options.prefix
+        ? {
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            values: { ':prefix': options.prefix },
+          }
+        : { KeyConditionExpression: 'pk = :pk', values: {} };
   const { Items = [], LastEvaluatedKey } = await db().send(
     new QueryCommand({
       TableName: tableName(),
-      KeyConditionExpression: options.prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': pk, ...(options.prefix ? { ':prefix': options.prefix } : {}) },
+      KeyConditionExpression: condition.KeyConditionExpression,
+      ExpressionAttributeValues: { ':pk': pk, ...condition.values },
       ExclusiveStartKey: options.after ? { pk, sk: options.after } : undefined,
       Limit: options.limit,
       ConsistentRead: true,

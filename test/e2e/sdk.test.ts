@@ -186,6 +186,13 @@ describe('the SDK against local disk (storages.Default)', () => {
     const all: string[] = [];
     for await (const page of client.list()) all.push(...page.items.map((i) => i.fullName));
     expect(all).toEqual(['bin/a.bin', 'bin/b.bin', 'bin/c.bin', path]);
+    // A folder listing: the files of the level, and its sub-folders.
+    const level: { items: string[]; prefixes: string[] } = { items: [], prefixes: [] };
+    for await (const page of client.list({ delimiter: '/', limit: 1 })) {
+      level.items.push(...page.items.map((i) => i.fullName));
+      level.prefixes.push(...(page.prefixes ?? []));
+    }
+    expect(level).toEqual({ items: [], prefixes: ['bin/', 'docs/'] });
 
     expect(await client.usage()).toMatchObject({
       tenant: 'sdk-local',
