@@ -275,6 +275,8 @@ class DirectUpload {
     try {
       throwIfAborted(signal);
       if (uploadId !== undefined) return await this.resume(uploadId, controller);
+      // Not cancelled midway: the service may already hold the reservation, whose id only its
+      // answer tells. An abort meanwhile is seen right after, and ends the upload on the service.
       const signed = await this.t.json<SignedUpload>('POST', '/v1/uploads', {
         json: {
           path: this.path,
@@ -286,10 +288,10 @@ class DirectUpload {
           onConflict: this.options.onConflict,
           multipart: this.options.multipart,
         },
-        signal,
       });
       uploadId = signed.uploadId;
       this.options.onUploadId?.(uploadId);
+      throwIfAborted(signal);
       this.progress(0);
       if (signed.mode === 'single') {
         await this.sendSingle(signed, signal);

@@ -186,3 +186,75 @@ export async function markThumbnailReady(record: FileRecord, variant: string): P
     throw e;
   }
 }
+
+/** Actions one transaction may hold (DynamoDB's limit). */
+const MAX_TRANSACTION_ITEMS = 100;
+
+/**
+ * Files of ONE tenant, in batches that fit one transaction each: per file its record's delete and
+ * its garbage (its object, its thumbnails), and one counter update for the whole batch. Files with
+ * deduplicated bytes are not batched (their blob's reference count is read first, per file).
+ */
+export function removalBatches(records: FileRecord[]): FileRecord[][] {
+  const batches: FileRecord[][] = [];
+  let batch: FileRecord[] = [];
+  let actions = 1; // the counter
+  for (const record of records) {
+    const own = 2 + (record.thumbnails?.length ?? 0);
+    if (own + 1 > MAX_TRANSACTION_ITEMS) {
+      batches.push([record]); // alone (and removed per file: see removeFileRecords)
+      continue;
+    }
+    if (actions + own > MAX_TRANSACTION_ITEMS) {
+      batches.push(batch);
+      batch = [];
+      actions = 1;
+    }
+    batch.push(record);
+    actions += own;
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
+
+/**
+ * Removes several files of one tenant in ONE transaction (the sweeper's expiry): each record
+ * conditioned on being exactly the one read, each one's bytes to garbage, and the counter moved
+ * once by the sum. If any condition fails (a file replaced, removed or given a thumbnail since),
+ * nothing happens and `removed` is false: the caller removes those files one by one.
+ */
+export async function removeFileRecords(
+  records: FileRecord[],
+  reason: 'expired',
+): Promise<{ removed: boolean; garbage: Garbage[] }> {
+  const tenant = records[0]?.tenant;
+  if (!tenant) return { removed: true, garbage: [] };
+  if (records.some((r) => r.tenant !== tenant || r.blobMd5)) {
+    throw new Error('removeFileRecords takes files of one tenant without deduplicated bytes');
+  }
+  const items: TransactItem[] = [];
+  const garbage: Garbage[] = [];
+  for (const record of records) {
+    const release = await releaseBytesOf(record, reason); // no read: the file owns its object
+    items.push(
+      {
+        Delete: {
+          TableName: tableName(),
+          Key: fileKey(record.tenant, record.storage, record.path),
+          ...isExactly(record),
+        },
+      },
+      ...release.items,
+    );
+    garbage.push(...release.garbage);
+  }
+  const used = records.reduce((sum, r) => sum + r.size, 0);
+  items.push(adjustItem(tenant, { used: -used, files: -records.length }));
+  try {
+    await transactWrite(items);
+    return { removed: true, garbage };
+  } catch (e) {
+    if (isConditionFailed(e)) return { removed: false, garbage: [] };
+    throw e;
+  }
+}

@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Garbage } from './blobs';
 import { db, tableName } from './client';
 import { garbageItem, garbageKey } from './items';
@@ -11,12 +11,30 @@ export type { Garbage };
  * item is due at settleAt, and the sweeper deletes the object again then.
  */
 export async function forgetGarbage(garbage: Garbage[], now = Date.now()): Promise<void> {
+  const keys = garbage
+    .filter((g) => !(g.settleAt && g.settleAt > now))
+    .map((g) => garbageKey(g.tenant, g.storage, g.key));
+  if (keys.length === 1) {
+    await db().send(new DeleteCommand({ TableName: tableName(), Key: keys[0] }));
+    return;
+  }
+  // 25 deletes per request (DynamoDB's limit); what it leaves unprocessed (throttling) is sent again.
+  const batches: (typeof keys)[] = [];
+  for (let i = 0; i < keys.length; i += 25) batches.push(keys.slice(i, i + 25));
   await Promise.all(
-    garbage
-      .filter((g) => !(g.settleAt && g.settleAt > now))
-      .map((g) =>
-        db().send(new DeleteCommand({ TableName: tableName(), Key: garbageKey(g.tenant, g.storage, g.key) })),
-      ),
+    batches.map(async (batch) => {
+      let pending: unknown[] = batch.map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+        if (attempt > 8) throw new Error('garbage items could not be forgotten: throttled');
+        const answer = await db().send(
+          new BatchWriteCommand({
+            RequestItems: { [tableName()]: pending as { DeleteRequest: { Key: Record<string, string> } }[] },
+          }),
+        );
+        pending = answer.UnprocessedItems?.[tableName()] ?? [];
+      }
+    }),
   );
 }
 

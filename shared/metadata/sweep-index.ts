@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from './client';
 import { strip, sweepAttributes } from './items';
 import { SWEEP_INDEX } from './schema';
@@ -31,23 +31,52 @@ export async function queryDue(shard: number, now: number, limit: number, start?
 }
 
 /** One item as the sweeper sees it: the stored attributes, with its sweepAt and failure count. */
-export async function getDueItem(key: ItemKey): Promise<
-  | {
-      item: Record<string, unknown>;
-      sweepAt: number;
-      failures: number;
-    }
-  | undefined
-> {
-  const { Item } = await db().send(
-    new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }),
-  );
+export interface DueItem {
+  item: Record<string, unknown>;
+  sweepAt: number;
+  failures: number;
+}
+
+function dueItem(Item: Record<string, unknown> | undefined): DueItem | undefined {
   if (!Item || typeof Item.sweepAt !== 'number') return undefined;
   return {
     item: strip<Record<string, unknown>>(Item) as Record<string, unknown>,
     sweepAt: Item.sweepAt,
     failures: typeof Item.sweepFailures === 'number' ? Item.sweepFailures : 0,
   };
+}
+
+export async function getDueItem(key: ItemKey): Promise<DueItem | undefined> {
+  const { Item } = await db().send(
+    new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }),
+  );
+  return dueItem(Item);
+}
+
+export const keyId = (key: ItemKey) => `${key.pk}\n${key.sk}`;
+
+/**
+ * The due items of a page of the index, read in batches of 100 (consistent: the index itself is
+ * only eventually so), by keyId. Keys DynamoDB leaves unprocessed (throttling) are asked again.
+ */
+export async function getDueItems(keys: ItemKey[]): Promise<Map<string, DueItem>> {
+  const found = new Map<string, DueItem>();
+  for (let i = 0; i < keys.length; i += 100) {
+    let pending: ItemKey[] = keys.slice(i, i + 100);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+      if (attempt > 8) throw new Error('the sweep index items could not be read: throttled');
+      const answer = await db().send(
+        new BatchGetCommand({ RequestItems: { [tableName()]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const Item of answer.Responses?.[tableName()] ?? []) {
+        const due = dueItem(Item);
+        if (due) found.set(keyId(Item as ItemKey), due);
+      }
+      pending = (answer.UnprocessedKeys?.[tableName()]?.Keys ?? []) as ItemKey[];
+    }
+  }
+  return found;
 }
 
 /**

@@ -2,17 +2,17 @@ import { LocalDiskBackend } from '../backends/local-disk';
 import { getStorage } from '../backends/registry';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
-import { emitFileEvent } from '../events';
+import { emitFileEvents } from '../events';
 import { failpoint } from '../faults';
 import { logger } from '../logger';
 import type { Garbage } from '../metadata/blobs';
-import { removeFileRecord } from '../metadata/files';
+import { removalBatches, removeFileRecord, removeFileRecords } from '../metadata/files';
 import { forgetGarbage } from '../metadata/garbage';
 import { type FileRecord, type GarbageItem, toFileRecord, type UploadSession } from '../metadata/items';
 import { SWEEP_SHARDS } from '../metadata/schema';
 import { endSession, forgetCompleted, getSession } from '../metadata/sessions';
 import { loadSweeperState, saveSweeperState } from '../metadata/state';
-import { getDueItem, type ItemKey, postpone, queryDue } from '../metadata/sweep-index';
+import { getDueItems, type ItemKey, keyId, postpone, queryDue } from '../metadata/sweep-index';
 import { isConditionFailed } from '../metadata/transact';
 import { finalizeSession } from './direct-upload';
 import { deleteObjects } from './gc';
@@ -46,9 +46,14 @@ const backoff = (failures: number) => Math.min(3600_000, 30_000 * 2 ** failures)
  * out. Then it deletes leftover staging objects and temp files. Every change is conditional, so
  * two sweeps at once, or a sweep racing a read that expires the same file, act exactly once.
  *
- * Items that always fail (poison) cannot starve the rest: shards are read a page at a time in
- * turn, a run continues where the last one stopped (each shard's position is kept), and an item
- * that fails is put off with a growing back-off. Stops before `deadline`, between small batches.
+ * The shards are worked at once, each a page at a time until it is done or the time is up. A page
+ * of the index is read in one batch (no read per item), its expired files are removed a tenant at
+ * a time in transactions of many files and one counter update, their objects deleted in batches
+ * and their garbage forgotten in batches (docs/scale.md counts the requests).
+ *
+ * Items that always fail (poison) cannot starve the rest: a run continues where the last one
+ * stopped (each shard's position is kept), and an item that fails is put off with a growing
+ * back-off. Stops before `deadline`, between pages.
  */
 export async function sweepExpired(options: { now?: number; deadline: number }): Promise<SweepResult> {
   const now = options.now ?? Date.now();
@@ -61,118 +66,160 @@ export async function sweepExpired(options: { now?: number; deadline: number }):
   // A position from a run with a later clock (a test's) is past this run's end: start over.
   for (const [shard, at] of Object.entries(cursors)) if (Number(at.sweepAt) > now) delete cursors[shard];
   const order = Array.from({ length: SWEEP_SHARDS }, (_, i) => (first + i) % SWEEP_SHARDS);
-  const open = new Set(order);
-  try {
-    while (open.size > 0) {
-      for (const shard of order) {
-        if (!open.has(shard)) continue;
-        if (outOfTime()) return { ...result, complete: false };
-        const page = await queryDue(shard, now, PAGE, cursors[shard]);
-        const garbage: Garbage[] = [];
-        const garbageItems: FoundGarbage[] = [];
-        let stopped = false;
-        for (let i = 0; i < page.entries.length; i += PARALLEL) {
-          if (outOfTime()) {
-            // Go on after the last item done (the position is the index entry itself).
-            const last = page.entries[i - 1];
-            if (last) cursors[shard] = last.position;
-            stopped = true;
-            break;
-          }
-          const batch = page.entries.slice(i, i + PARALLEL);
-          await Promise.all(batch.map((e) => sweepOne(e.key, now, result, garbage, garbageItems)));
-        }
-        await deleteGarbage(garbage, garbageItems, now, result);
-        if (stopped) return { ...result, complete: false };
-        if (page.next) cursors[shard] = page.next;
-        else {
-          delete cursors[shard];
-          open.delete(shard);
-        }
+  let stopped = false;
+  const sweepShard = async (shard: number) => {
+    for (;;) {
+      if (outOfTime()) {
+        stopped = true;
+        return;
       }
+      const page = await queryDue(shard, now, PAGE, cursors[shard]);
+      await sweepPage(page.entries, now, result);
+      if (!page.next) {
+        delete cursors[shard];
+        return;
+      }
+      cursors[shard] = page.next;
     }
+  };
+  try {
+    await Promise.all(order.map(sweepShard));
   } finally {
     await saveSweeperState({ nextShard: (first + 1) % SWEEP_SHARDS, cursors }).catch((e: unknown) =>
       logger.warn('sweeper position not saved; the next run starts over', { error: e as Error }),
     );
   }
+  if (stopped) return { ...result, complete: false };
   if (!(await removeLeftovers(now, options.deadline, result))) return { ...result, complete: false };
   return result;
 }
 
 type FoundGarbage = { key: ItemKey; sweepAt: number; failures: number; item: GarbageItem };
+type Due = { key: ItemKey; sweepAt: number; failures: number };
+type ExpiredFile = Due & { record: FileRecord };
 
-async function sweepOne(
-  key: ItemKey,
-  now: number,
-  result: SweepResult,
-  garbage: Garbage[],
-  garbageItems: FoundGarbage[],
-): Promise<void> {
-  const due = await getDueItem(key).catch((e: unknown) => {
-    // Nothing known to put off: the item stays where it is and the next cycle reads it again.
-    logger.warn('sweep could not read a due item', { key, error: e as Error });
-    return undefined;
-  });
-  if (!due || due.sweepAt > now) return; // changed since the index saw it
-  try {
-    await failpoint('sweep.item');
+/** One page of the index: its items read in one batch, then finished by kind. */
+async function sweepPage(entries: { key: ItemKey }[], now: number, result: SweepResult): Promise<void> {
+  if (entries.length === 0) return;
+  const items = await getDueItems(entries.map((e) => e.key));
+  const garbage: Garbage[] = [];
+  const garbageItems: FoundGarbage[] = [];
+  const files: ExpiredFile[] = [];
+  const others: (() => Promise<void>)[] = [];
+  for (const { key } of entries) {
+    const due = items.get(keyId(key));
+    if (!due || due.sweepAt > now) continue; // changed since the index saw it
+    const at: Due = { key, sweepAt: due.sweepAt, failures: due.failures };
+    const attempt = async (work: () => Promise<void>) => {
+      try {
+        await failpoint('sweep.item');
+        await work();
+      } catch (e) {
+        await putOff(at, now, result, e);
+      }
+    };
     if (key.pk.startsWith('F#')) {
       const record = toFileRecord(due.item) as FileRecord;
-      if (typeof record.expiresAt !== 'number' || record.expiresAt > now) return;
-      const removed = await removeFileRecord(record, 'expired');
-      if (removed.removed) {
-        result.files++;
-        garbage.push(...removed.garbage);
-        await emitFileEvent('FileExpired', record);
-      }
+      if (typeof record.expiresAt !== 'number' || record.expiresAt > now) continue;
+      others.push(() => attempt(async () => void files.push({ ...at, record })));
     } else if (key.pk.startsWith('U#')) {
       const session = due.item as unknown as UploadSession;
-      if (session.status !== 'PENDING') {
-        // A COMPLETED or FAILED memory ran out. Whatever a client may still have written to the
-        // staging key goes too.
-        await forgetCompleted(session);
-        garbage.push({ tenant: session.tenant, storage: session.storage, key: session.key });
-      } else if (session.verifying && session.expiresAt <= now) {
-        // Handed to an asynchronous finalize that has not finished: the sweeper finishes it (a
-        // refusal ends the upload FAILED; a live finalize elsewhere answers UPLOAD_IN_PROGRESS).
-        const lost = await finalizeSession(session, { waitMs: 0 }).then(
-          () => false,
-          (e: unknown) => {
-            // Its staging object is gone: nothing can complete it any more, so it is reaped below.
-            if (e instanceof AppError && e.code === 'UPLOAD_INCOMPLETE') return true;
-            if (e instanceof AppError && e.status < 500 && e.code !== 'UPLOAD_IN_PROGRESS') return false;
-            throw e;
-          },
-        );
-        const current = lost ? await getSession(session.tenant, session.uploadId) : undefined;
-        if (current?.status === 'PENDING') {
-          const ended = await endSession(current, { reason: 'lost before verification', exact: true });
-          if (ended.ended) {
-            result.uploads++;
-            garbage.push(...ended.garbage);
-          }
-        }
-      } else if (session.expiresAt <= now) {
-        const ended = await endSession(session, { reason: 'abandoned', exact: true });
-        if (ended.ended) {
-          result.uploads++;
-          garbage.push(...ended.garbage);
+      others.push(() => attempt(() => sweepSession(session, now, result, garbage)));
+    } else if (key.pk.startsWith('G#')) {
+      garbageItems.push({ ...at, item: due.item as unknown as GarbageItem });
+    }
+  }
+  for (let i = 0; i < others.length; i += PARALLEL) {
+    await Promise.all(others.slice(i, i + PARALLEL).map((run) => run()));
+  }
+  await expireFiles(files, now, result, garbage);
+  await deleteGarbage(garbage, garbageItems, now, result);
+}
+
+/** An item whose handling failed: tried again after a growing back-off (a condition that failed is no failure). */
+async function putOff(at: Due, now: number, result: SweepResult, error: unknown): Promise<void> {
+  if (isConditionFailed(error)) return;
+  result.failed++;
+  logger.error('sweep failed for an item; it is tried again later', { key: at.key, error: error as Error });
+  await postpone(at.key, at.sweepAt, now + backoff(at.failures)).catch(() => undefined);
+}
+
+/**
+ * Expired files, a tenant at a time: as many as one transaction holds are removed together (one
+ * counter update for all of them); a batch whose condition fails (a file changed since it was
+ * read) and files with deduplicated bytes go one by one, each as a delete would.
+ */
+async function expireFiles(files: ExpiredFile[], now: number, result: SweepResult, garbage: Garbage[]) {
+  const byTenant = new Map<string, ExpiredFile[]>();
+  for (const f of files) byTenant.set(f.record.tenant, [...(byTenant.get(f.record.tenant) ?? []), f]);
+  const removed: FileRecord[] = [];
+  const one = async (f: ExpiredFile) => {
+    try {
+      const done = await removeFileRecord(f.record, 'expired');
+      if (!done.removed) return;
+      result.files++;
+      garbage.push(...done.garbage);
+      removed.push(f.record);
+    } catch (e) {
+      await putOff(f, now, result, e);
+    }
+  };
+  await Promise.all(
+    [...byTenant.values()].map(async (tenantFiles) => {
+      const alone = tenantFiles.filter((f) => f.record.blobMd5);
+      const byRecord = new Map(tenantFiles.map((f) => [f.record, f]));
+      for (const batch of removalBatches(tenantFiles.filter((f) => !f.record.blobMd5).map((f) => f.record))) {
+        const entries = batch.map((r) => byRecord.get(r) as ExpiredFile);
+        const done =
+          batch.length > 1 ? await removeFileRecords(batch, 'expired').catch(() => undefined) : undefined;
+        if (done?.removed) {
+          result.files += batch.length;
+          garbage.push(...done.garbage);
+          removed.push(...batch);
+        } else {
+          alone.push(...entries);
         }
       }
-    } else if (key.pk.startsWith('G#')) {
-      garbageItems.push({
-        key,
-        sweepAt: due.sweepAt,
-        failures: due.failures,
-        item: due.item as unknown as GarbageItem,
-      });
+      for (let i = 0; i < alone.length; i += PARALLEL)
+        await Promise.all(alone.slice(i, i + PARALLEL).map(one));
+    }),
+  );
+  await emitFileEvents('FileExpired', removed);
+}
+
+/** A due session: a memory that ran out, a handed-off finalize to finish, or an abandoned upload to reap. */
+async function sweepSession(session: UploadSession, now: number, result: SweepResult, garbage: Garbage[]) {
+  if (session.status !== 'PENDING') {
+    // A COMPLETED or FAILED memory ran out. Whatever a client may still have written to the
+    // staging key goes too.
+    await forgetCompleted(session);
+    garbage.push({ tenant: session.tenant, storage: session.storage, key: session.key });
+  } else if (session.verifying && session.expiresAt <= now) {
+    // Handed to an asynchronous finalize that has not finished: the sweeper finishes it (a
+    // refusal ends the upload FAILED; a live finalize elsewhere answers UPLOAD_IN_PROGRESS).
+    const lost = await finalizeSession(session, { waitMs: 0 }).then(
+      () => false,
+      (e: unknown) => {
+        // Its staging object is gone: nothing can complete it any more, so it is reaped below.
+        if (e instanceof AppError && e.code === 'UPLOAD_INCOMPLETE') return true;
+        if (e instanceof AppError && e.status < 500 && e.code !== 'UPLOAD_IN_PROGRESS') return false;
+        throw e;
+      },
+    );
+    const current = lost ? await getSession(session.tenant, session.uploadId) : undefined;
+    if (current?.status === 'PENDING') {
+      const ended = await endSession(current, { reason: 'lost before verification', exact: true });
+      if (ended.ended) {
+        result.uploads++;
+        garbage.push(...ended.garbage);
+      }
     }
-  } catch (e) {
-    if (isConditionFailed(e)) return;
-    result.failed++;
-    logger.error('sweep failed for an item; it is tried again later', { key, error: e as Error });
-    await postpone(key, due.sweepAt, now + backoff(due.failures)).catch(() => undefined);
+  } else if (session.expiresAt <= now) {
+    const ended = await endSession(session, { reason: 'abandoned', exact: true });
+    if (ended.ended) {
+      result.uploads++;
+      garbage.push(...ended.garbage);
+    }
   }
 }
 

@@ -389,6 +389,24 @@ describe('the SDK against local disk (storages.Default)', () => {
       .catch((e: unknown) => e);
     expect((early as Error).name).toBe('AbortError');
     expect(await client.usage()).toEqual(before);
+
+    // Aborted while the service is still answering the plan: the reservation it made is ended
+    // too (the plan's answer is awaited for its id, then the upload is aborted on the service).
+    const planning = new AbortController();
+    const slowPlan: FetchLike = async (url, init) => {
+      if (new URL(String(url)).pathname === '/v1/uploads' && init?.method === 'POST') {
+        const answer = await fetch(url, init);
+        planning.abort();
+        return answer;
+      }
+      return fetch(url, init);
+    };
+    const planned = await clientOf('sdk-abort', { fetch: slowPlan });
+    const midPlan = await planned
+      .uploadByFile('big/mid-plan.bin', testBytes(6 * MiB, 9), { direct: true, signal: planning.signal })
+      .catch((e: unknown) => e);
+    expect((midPlan as Error).name).toBe('AbortError');
+    expect(await client.usage()).toEqual(before);
   });
 
   it('resume: an upload that failed after some parts is finished with only the missing parts', async () => {
