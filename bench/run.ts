@@ -117,6 +117,12 @@ const benchmarks: Benchmark[] = [
     // Imported when it runs: it loads sharp (libvips) into this process, which the others do not need.
     run: async () => (await import('./thumbnails')).runThumbnails(thumbs),
   },
+  {
+    id: 'h',
+    title: 'the sweeper: expired files per second, batched vs per item',
+    run: async () =>
+      (await import('./sweeper')).runSweeper({ files: positiveInt('BENCH_SWEEP_FILES', 2000) }),
+  },
 ];
 
 const unknown = [...(only ?? [])].filter((id) => !benchmarks.some((b) => b.id === id));

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from './client';
 import {
   type BlobItem,
   blobKey,
   type FileRecord,
+  GARBAGE_BATCH_PREFIX,
   garbageItem,
   strip,
   THUMBNAIL_SETTLE_MS,
@@ -20,6 +22,8 @@ export interface Garbage {
   multipartUploadId?: string;
   /** epoch ms: a writer may still put the object until then; its item outlives the first delete (see forgetGarbage) */
   settleAt?: number;
+  /** The garbage item that records the object when it is a batch item's (its key); else the object's own key. */
+  item?: string;
 }
 
 /** Transaction items plus the objects they turn into garbage. */
@@ -35,9 +39,27 @@ export async function getBlob(tenant: string, storage: string, md5: string): Pro
   return strip<BlobItem>(Item);
 }
 
-export const putGarbageItem = (g: Garbage, reason: string): TransactItem => ({
+export const putGarbageItem = (g: Parameters<typeof garbageItem>[0], reason: string): TransactItem => ({
   Put: { TableName: tableName(), Item: garbageItem(g, reason) },
 });
+
+/**
+ * One garbage item for many objects of one tenant and storage (a removal of many files at once):
+ * one write instead of one per object, and one delete when they are gone.
+ */
+export function garbageBatch(
+  tenant: string,
+  storage: string,
+  keys: string[],
+  reason: string,
+  settleAt?: number,
+): Release {
+  const item = `${GARBAGE_BATCH_PREFIX}${randomUUID()}`;
+  return {
+    items: [putGarbageItem({ tenant, storage, key: item, keys, ...(settleAt ? { settleAt } : {}) }, reason)],
+    garbage: keys.map((key) => ({ tenant, storage, key, item, ...(settleAt ? { settleAt } : {}) })),
+  };
+}
 
 /**
  * What drops one reference to a READY blob, as seen in `blob`: the last reference deletes the item

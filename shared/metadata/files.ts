@@ -1,7 +1,14 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Garbage, releaseBytesOf } from './blobs';
+import { type Garbage, garbageBatch, releaseBytesOf } from './blobs';
 import { db, tableName } from './client';
-import { type FileRecord, fileKey, isExactly, toFileRecord } from './items';
+import {
+  type FileRecord,
+  fileKey,
+  isExactly,
+  THUMBNAIL_SETTLE_MS,
+  thumbnailKey,
+  toFileRecord,
+} from './items';
 import { adjustItem } from './quota';
 import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
 
@@ -189,70 +196,67 @@ export async function markThumbnailReady(record: FileRecord, variant: string): P
 
 /** Actions one transaction may hold (DynamoDB's limit). */
 const MAX_TRANSACTION_ITEMS = 100;
+/** Per batch besides the files' deletes: the counter, and the garbage items of the objects and of the thumbnails. */
+const BATCH_OVERHEAD = 3;
 
 /**
- * Files of ONE tenant, in batches that fit one transaction each: per file its record's delete and
- * its garbage (its object, its thumbnails), and one counter update for the whole batch. Files with
- * deduplicated bytes are not batched (their blob's reference count is read first, per file).
+ * Files of ONE tenant and storage in batches of one transaction each: a delete per file, one
+ * garbage item for all their objects (one more for their thumbnails) and one counter update.
  */
 export function removalBatches(records: FileRecord[]): FileRecord[][] {
+  const size = MAX_TRANSACTION_ITEMS - BATCH_OVERHEAD;
   const batches: FileRecord[][] = [];
-  let batch: FileRecord[] = [];
-  let actions = 1; // the counter
-  for (const record of records) {
-    const own = 2 + (record.thumbnails?.length ?? 0);
-    if (own + 1 > MAX_TRANSACTION_ITEMS) {
-      batches.push([record]); // alone (and removed per file: see removeFileRecords)
-      continue;
-    }
-    if (actions + own > MAX_TRANSACTION_ITEMS) {
-      batches.push(batch);
-      batch = [];
-      actions = 1;
-    }
-    batch.push(record);
-    actions += own;
-  }
-  if (batch.length) batches.push(batch);
+  for (let i = 0; i < records.length; i += size) batches.push(records.slice(i, i + size));
   return batches;
 }
 
 /**
- * Removes several files of one tenant in ONE transaction (the sweeper's expiry): each record
- * conditioned on being exactly the one read, each one's bytes to garbage, and the counter moved
- * once by the sum. If any condition fails (a file replaced, removed or given a thumbnail since),
- * nothing happens and `removed` is false: the caller removes those files one by one.
+ * Removes several files of one tenant and storage in ONE transaction (the sweeper's expiry): each
+ * record conditioned on being exactly the one read, their objects (and thumbnails) to garbage in
+ * one batch item, and the counter moved once by the sum. If any condition fails (a file replaced,
+ * removed or given a thumbnail since), nothing happens and `removed` is false: the caller removes
+ * those files one by one. Files with deduplicated bytes are not taken (their blob's count is read
+ * first, per file).
  */
 export async function removeFileRecords(
   records: FileRecord[],
   reason: 'expired',
 ): Promise<{ removed: boolean; garbage: Garbage[] }> {
-  const tenant = records[0]?.tenant;
-  if (!tenant) return { removed: true, garbage: [] };
-  if (records.some((r) => r.tenant !== tenant || r.blobMd5)) {
-    throw new Error('removeFileRecords takes files of one tenant without deduplicated bytes');
+  const first = records[0];
+  if (!first) return { removed: true, garbage: [] };
+  const { tenant, storage } = first;
+  if (records.some((r) => r.tenant !== tenant || r.storage !== storage || r.blobMd5)) {
+    throw new Error('removeFileRecords takes files of one tenant and storage without deduplicated bytes');
   }
-  const items: TransactItem[] = [];
-  const garbage: Garbage[] = [];
-  for (const record of records) {
-    const release = await releaseBytesOf(record, reason); // no read: the file owns its object
-    items.push(
-      {
+  const objects = garbageBatch(
+    tenant,
+    storage,
+    records.map((r) => r.key),
+    reason,
+  );
+  const thumbnails = records.flatMap((r) => (r.thumbnails ?? []).map((v) => thumbnailKey(r, v)));
+  // A render may still be writing one of them: their item settles later (see THUMBNAIL_SETTLE_MS).
+  const derived = thumbnails.length
+    ? garbageBatch(tenant, storage, thumbnails, `${reason} (thumbnail)`, Date.now() + THUMBNAIL_SETTLE_MS)
+    : { items: [], garbage: [] };
+  const used = records.reduce((sum, r) => sum + r.size, 0);
+  const items: TransactItem[] = [
+    ...records.map(
+      (record): TransactItem => ({
         Delete: {
           TableName: tableName(),
           Key: fileKey(record.tenant, record.storage, record.path),
           ...isExactly(record),
         },
-      },
-      ...release.items,
-    );
-    garbage.push(...release.garbage);
-  }
-  const used = records.reduce((sum, r) => sum + r.size, 0);
-  items.push(adjustItem(tenant, { used: -used, files: -records.length }));
+      }),
+    ),
+    ...objects.items,
+    ...derived.items,
+    adjustItem(tenant, { used: -used, files: -records.length }),
+  ];
   try {
     await transactWrite(items);
-    return { removed: true, garbage };
+    return { removed: true, garbage: [...objects.garbage, ...derived.garbage] };
   } catch (e) {
     if (isConditionFailed(e)) return { removed: false, garbage: [] };
     throw e;

@@ -1,7 +1,7 @@
 import { BatchWriteCommand, DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Garbage } from './blobs';
 import { db, tableName } from './client';
-import { garbageItem, garbageKey } from './items';
+import { type GarbageItem, garbageItem, garbageKey } from './items';
 
 export type { Garbage };
 
@@ -11,9 +11,14 @@ export type { Garbage };
  * item is due at settleAt, and the sweeper deletes the object again then.
  */
 export async function forgetGarbage(garbage: Garbage[], now = Date.now()): Promise<void> {
-  const keys = garbage
-    .filter((g) => !(g.settleAt && g.settleAt > now))
-    .map((g) => garbageKey(g.tenant, g.storage, g.key));
+  // A batch item stands for many objects: it goes once, when they all are gone.
+  const items = new Map(
+    garbage
+      .filter((g) => !(g.settleAt && g.settleAt > now))
+      .map((g) => garbageKey(g.tenant, g.storage, g.item ?? g.key))
+      .map((k) => [`${k.pk}\n${k.sk}`, k]),
+  );
+  const keys = [...items.values()];
   if (keys.length === 1) {
     await db().send(new DeleteCommand({ TableName: tableName(), Key: keys[0] }));
     return;
@@ -36,6 +41,13 @@ export async function forgetGarbage(garbage: Garbage[], now = Date.now()): Promi
       }
     }),
   );
+}
+
+/** The objects a stored garbage item stands for (a batch item: all of its keys). */
+export function garbageOfItem(item: GarbageItem): Garbage[] {
+  const { tenant, storage, key, keys, multipartUploadId } = item;
+  if (keys) return keys.map((k) => ({ tenant, storage, key: k, item: key }));
+  return [{ tenant, storage, key, ...(multipartUploadId ? { multipartUploadId } : {}) }];
 }
 
 /** Records objects as garbage before they are deleted, for a remover that has no transaction to do it in. */

@@ -118,11 +118,16 @@ export interface BlobItem {
   owner?: string;
 }
 
-/** An object that nothing references any more: the sweeper deletes it if its remover could not. */
+/**
+ * An object that nothing references any more: the sweeper deletes it if its remover could not.
+ * A batch item (`key` = `~batch/{id}`, written by a removal of many files at once) stands for all
+ * the objects of `keys`.
+ */
 export interface GarbageItem {
   tenant: string;
   storage: string;
   key: string;
+  keys?: string[];
   /** epoch ms: a writer may still put the object until then (a thumbnail render), so the sweeper deletes it again after */
   settleAt?: number;
   /** the multipart upload that would assemble into `key`: aborted (its parts dropped) before the delete */
@@ -237,8 +242,18 @@ export function sessionItem(session: UploadSession) {
   return { ...key, ...session, ...sweepAttributes(key, session.expiresAt) };
 }
 
+/** The key of a garbage batch item: no object key starts with "~" (tenants, `_staging/`, `_thumbs/`, ...). */
+export const GARBAGE_BATCH_PREFIX = '~batch/';
+
 export function garbageItem(
-  g: { tenant: string; storage: string; key: string; multipartUploadId?: string; settleAt?: number },
+  g: {
+    tenant: string;
+    storage: string;
+    key: string;
+    keys?: string[];
+    multipartUploadId?: string;
+    settleAt?: number;
+  },
   reason: string,
   now = Date.now(),
 ) {
@@ -247,6 +262,7 @@ export function garbageItem(
     tenant: g.tenant,
     storage: g.storage,
     key: g.key,
+    ...(g.keys ? { keys: g.keys } : {}),
     ...(g.multipartUploadId ? { multipartUploadId: g.multipartUploadId } : {}),
     ...(g.settleAt ? { settleAt: g.settleAt } : {}),
     reason,

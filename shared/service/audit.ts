@@ -5,7 +5,7 @@ import { AppError } from '../errors';
 import { logger } from '../logger';
 import { retireBlob, setRefCount } from '../metadata/blobs';
 import { filesOf, removeFileRecord } from '../metadata/files';
-import { markGarbage } from '../metadata/garbage';
+import { garbageOfItem, markGarbage } from '../metadata/garbage';
 import {
   type BlobItem,
   type FileRecord,
@@ -112,7 +112,11 @@ function referencedKeys(snap: Snapshot, storage: string): Set<string> {
   for (const u of snap.sessions) {
     if (u.storage === storage && u.status === 'PENDING') for (const k of ownedKeys(u)) keys.add(k);
   }
-  for (const g of snap.garbage) if (g.storage === storage) keys.add(g.key);
+  for (const g of snap.garbage) {
+    if (g.storage !== storage) continue;
+    keys.add(g.key);
+    for (const k of g.keys ?? []) keys.add(k);
+  }
   return keys;
 }
 
@@ -286,7 +290,10 @@ export async function auditTenant(tenant: string, options: AuditOptions): Promis
       subject: g.key,
       detail: `garbage since ${g.createdAt} (${g.reason})`,
     });
-    if (options.repair) f.repaired = (await collectGarbage([g])) === 1;
+    if (options.repair) {
+      const objects = garbageOfItem(g);
+      f.repaired = (await collectGarbage(objects)) === objects.length;
+    }
   }
 
   // Counters against the items, as counted after the counter was read.

@@ -7,7 +7,7 @@ import { failpoint } from '../faults';
 import { logger } from '../logger';
 import type { Garbage } from '../metadata/blobs';
 import { removalBatches, removeFileRecord, removeFileRecords } from '../metadata/files';
-import { forgetGarbage } from '../metadata/garbage';
+import { forgetGarbage, garbageOfItem } from '../metadata/garbage';
 import { type FileRecord, type GarbageItem, toFileRecord, type UploadSession } from '../metadata/items';
 import { SWEEP_SHARDS } from '../metadata/schema';
 import { endSession, forgetCompleted, getSession } from '../metadata/sessions';
@@ -31,7 +31,8 @@ export interface SweepResult {
   complete: boolean;
 }
 
-const PAGE = 100;
+/** Index entries per shard and round: the round's items are read 100 a request, removed up to 49 files a transaction. */
+const PAGE = 250;
 const PARALLEL = 8;
 /** A staging object is left over once no session can still be waiting for it: URL life + grace + an hour. */
 const STAGING_MARGIN_MS = 3600 * 1000;
@@ -46,10 +47,10 @@ const backoff = (failures: number) => Math.min(3600_000, 30_000 * 2 ** failures)
  * out. Then it deletes leftover staging objects and temp files. Every change is conditional, so
  * two sweeps at once, or a sweep racing a read that expires the same file, act exactly once.
  *
- * The shards are worked at once, each a page at a time until it is done or the time is up. A page
- * of the index is read in one batch (no read per item), its expired files are removed a tenant at
- * a time in transactions of many files and one counter update, their objects deleted in batches
- * and their garbage forgotten in batches (docs/scale.md counts the requests).
+ * Each round takes a page of every shard at once and sweeps them together until the shards are
+ * done or the time is up: the items are read in batches (no read per item), the expired files are
+ * removed a tenant at a time in transactions of many files and one counter update, their objects
+ * deleted in batches and their garbage forgotten in batches (docs/scale.md counts the requests).
  *
  * Items that always fail (poison) cannot starve the rest: a run continues where the last one
  * stopped (each shard's position is kept), and an item that fails is put off with a growing
@@ -65,25 +66,39 @@ export async function sweepExpired(options: { now?: number; deadline: number }):
   const cursors = { ...state.cursors };
   // A position from a run with a later clock (a test's) is past this run's end: start over.
   for (const [shard, at] of Object.entries(cursors)) if (Number(at.sweepAt) > now) delete cursors[shard];
-  const order = Array.from({ length: SWEEP_SHARDS }, (_, i) => (first + i) % SWEEP_SHARDS);
+  const open = Array.from({ length: SWEEP_SHARDS }, (_, i) => (first + i) % SWEEP_SHARDS);
   let stopped = false;
-  const sweepShard = async (shard: number) => {
-    for (;;) {
+  try {
+    // A page of every shard at once, swept together: a tenant's files from all shards land in the
+    // same transactions (one counter update each, and no two of them racing for its counter).
+    while (open.length > 0 && !stopped) {
       if (outOfTime()) {
         stopped = true;
-        return;
+        break;
       }
-      const page = await queryDue(shard, now, PAGE, cursors[shard]);
-      await sweepPage(page.entries, now, result);
-      if (!page.next) {
-        delete cursors[shard];
-        return;
+      const pages = await Promise.all(open.map((shard) => queryDue(shard, now, PAGE, cursors[shard])));
+      const handled = await sweepPage(
+        pages.flatMap((p) => p.entries),
+        now,
+        result,
+        outOfTime,
+      );
+      for (const [i, page] of [...pages.entries()].reverse()) {
+        const shard = open[i] as number;
+        // A shard goes on after the items handled in order; a run that stopped midway leaves the
+        // rest (and anything handled after a gap, which the next run finds done) for the next.
+        const done = page.entries.findIndex((e) => !handled.has(keyId(e.key)));
+        if (done >= 0) {
+          stopped = true;
+          const last = page.entries[done - 1];
+          if (last) cursors[shard] = last.position;
+        } else if (page.next) cursors[shard] = page.next;
+        else {
+          delete cursors[shard];
+          open.splice(i, 1);
+        }
       }
-      cursors[shard] = page.next;
     }
-  };
-  try {
-    await Promise.all(order.map(sweepShard));
   } finally {
     await saveSweeperState({ nextShard: (first + 1) % SWEEP_SHARDS, cursors }).catch((e: unknown) =>
       logger.warn('sweeper position not saved; the next run starts over', { error: e as Error }),
@@ -98,42 +113,54 @@ type FoundGarbage = { key: ItemKey; sweepAt: number; failures: number; item: Gar
 type Due = { key: ItemKey; sweepAt: number; failures: number };
 type ExpiredFile = Due & { record: FileRecord };
 
-/** One page of the index: its items read in one batch, then finished by kind. */
-async function sweepPage(entries: { key: ItemKey }[], now: number, result: SweepResult): Promise<void> {
-  if (entries.length === 0) return;
+/**
+ * One round's index entries: their items read in batches, then finished by kind, as long as there
+ * is time. Returns the keys handled (done, put off, or found not due any more).
+ */
+async function sweepPage(
+  entries: { key: ItemKey }[],
+  now: number,
+  result: SweepResult,
+  outOfTime: () => boolean,
+): Promise<Set<string>> {
+  const handled = new Set<string>();
+  if (entries.length === 0) return handled;
   const items = await getDueItems(entries.map((e) => e.key));
   const garbage: Garbage[] = [];
   const garbageItems: FoundGarbage[] = [];
   const files: ExpiredFile[] = [];
-  const others: (() => Promise<void>)[] = [];
+  const sessions: { due: Due; session: UploadSession }[] = [];
   for (const { key } of entries) {
     const due = items.get(keyId(key));
-    if (!due || due.sweepAt > now) continue; // changed since the index saw it
-    const at: Due = { key, sweepAt: due.sweepAt, failures: due.failures };
-    const attempt = async (work: () => Promise<void>) => {
-      try {
-        await failpoint('sweep.item');
-        await work();
-      } catch (e) {
-        await putOff(at, now, result, e);
-      }
-    };
-    if (key.pk.startsWith('F#')) {
-      const record = toFileRecord(due.item) as FileRecord;
-      if (typeof record.expiresAt !== 'number' || record.expiresAt > now) continue;
-      others.push(() => attempt(async () => void files.push({ ...at, record })));
-    } else if (key.pk.startsWith('U#')) {
-      const session = due.item as unknown as UploadSession;
-      others.push(() => attempt(() => sweepSession(session, now, result, garbage)));
-    } else if (key.pk.startsWith('G#')) {
-      garbageItems.push({ ...at, item: due.item as unknown as GarbageItem });
-    }
+    const at = due && { key, sweepAt: due.sweepAt, failures: due.failures };
+    const record = key.pk.startsWith('F#') && due ? toFileRecord(due.item) : undefined;
+    if (!due || !at || due.sweepAt > now)
+      handled.add(keyId(key)); // changed since the index saw it
+    else if (record) {
+      if (typeof record.expiresAt === 'number' && record.expiresAt <= now) files.push({ ...at, record });
+      else handled.add(keyId(key));
+    } else if (key.pk.startsWith('U#'))
+      sessions.push({ due: at, session: due.item as unknown as UploadSession });
+    else if (key.pk.startsWith('G#')) garbageItems.push({ ...at, item: due.item as unknown as GarbageItem });
+    else handled.add(keyId(key));
   }
-  for (let i = 0; i < others.length; i += PARALLEL) {
-    await Promise.all(others.slice(i, i + PARALLEL).map((run) => run()));
+  for (let i = 0; i < sessions.length && !outOfTime(); i += PARALLEL) {
+    await Promise.all(
+      sessions.slice(i, i + PARALLEL).map(async ({ due, session }) => {
+        try {
+          await failpoint('sweep.item');
+          await sweepSession(session, now, result, garbage);
+        } catch (e) {
+          await putOff(due, now, result, e);
+        }
+        handled.add(keyId(due.key));
+      }),
+    );
   }
-  await expireFiles(files, now, result, garbage);
+  await expireFiles(files, now, result, garbage, handled, outOfTime);
   await deleteGarbage(garbage, garbageItems, now, result);
+  for (const g of garbageItems) handled.add(keyId(g.key));
+  return handled;
 }
 
 /** An item whose handling failed: tried again after a growing back-off (a condition that failed is no failure). */
@@ -145,43 +172,66 @@ async function putOff(at: Due, now: number, result: SweepResult, error: unknown)
 }
 
 /**
- * Expired files, a tenant at a time: as many as one transaction holds are removed together (one
- * counter update for all of them); a batch whose condition fails (a file changed since it was
- * read) and files with deduplicated bytes go one by one, each as a delete would.
+ * Expired files, a tenant at a time (tenants at once): as many as one transaction holds are
+ * removed together (one counter update for all of them); the files of a batch whose condition
+ * fails (a file changed since it was read), and files with deduplicated bytes, go one by one,
+ * each as a delete would. Stops starting work when the time is up.
  */
-async function expireFiles(files: ExpiredFile[], now: number, result: SweepResult, garbage: Garbage[]) {
+async function expireFiles(
+  files: ExpiredFile[],
+  now: number,
+  result: SweepResult,
+  garbage: Garbage[],
+  handled: Set<string>,
+  outOfTime: () => boolean,
+) {
   const byTenant = new Map<string, ExpiredFile[]>();
   for (const f of files) byTenant.set(f.record.tenant, [...(byTenant.get(f.record.tenant) ?? []), f]);
   const removed: FileRecord[] = [];
-  const one = async (f: ExpiredFile) => {
-    try {
-      const done = await removeFileRecord(f.record, 'expired');
-      if (!done.removed) return;
-      result.files++;
-      garbage.push(...done.garbage);
-      removed.push(f.record);
-    } catch (e) {
-      await putOff(f, now, result, e);
+  const gone = (done: ExpiredFile[], removal: { garbage: Garbage[] }) => {
+    result.files += done.length;
+    garbage.push(...removal.garbage);
+    removed.push(...done.map((f) => f.record));
+  };
+  /** One by one, 16 at a time (each its own small transaction); each failure is put off on its own. */
+  const oneByOne = async (list: ExpiredFile[]) => {
+    for (let i = 0; i < list.length && !outOfTime(); i += 2 * PARALLEL) {
+      await Promise.all(
+        list.slice(i, i + 2 * PARALLEL).map(async (f) => {
+          try {
+            await failpoint('sweep.item');
+            const removal = await removeFileRecord(f.record, 'expired');
+            if (removal.removed) gone([f], removal);
+          } catch (e) {
+            await putOff(f, now, result, e);
+          }
+          handled.add(keyId(f.key));
+        }),
+      );
     }
   };
   await Promise.all(
     [...byTenant.values()].map(async (tenantFiles) => {
-      const alone = tenantFiles.filter((f) => f.record.blobMd5);
       const byRecord = new Map(tenantFiles.map((f) => [f.record, f]));
-      for (const batch of removalBatches(tenantFiles.filter((f) => !f.record.blobMd5).map((f) => f.record))) {
-        const entries = batch.map((r) => byRecord.get(r) as ExpiredFile);
-        const done =
-          batch.length > 1 ? await removeFileRecords(batch, 'expired').catch(() => undefined) : undefined;
-        if (done?.removed) {
-          result.files += batch.length;
-          garbage.push(...done.garbage);
-          removed.push(...batch);
-        } else {
-          alone.push(...entries);
-        }
+      const byStorage = new Map<string, FileRecord[]>();
+      for (const f of tenantFiles.filter((f) => !f.record.blobMd5)) {
+        byStorage.set(f.record.storage, [...(byStorage.get(f.record.storage) ?? []), f.record]);
       }
-      for (let i = 0; i < alone.length; i += PARALLEL)
-        await Promise.all(alone.slice(i, i + PARALLEL).map(one));
+      for (const batch of [...byStorage.values()].flatMap(removalBatches)) {
+        if (outOfTime()) return;
+        const batchFiles = batch.map((r) => byRecord.get(r) as ExpiredFile);
+        const removal =
+          batch.length > 1
+            ? await failpoint('sweep.item')
+                .then(() => removeFileRecords(batch, 'expired'))
+                .catch(() => undefined)
+            : undefined;
+        if (removal?.removed) {
+          gone(batchFiles, removal);
+          for (const f of batchFiles) handled.add(keyId(f.key));
+        } else await oneByOne(batchFiles);
+      }
+      await oneByOne(tenantFiles.filter((f) => f.record.blobMd5));
     }),
   );
   await emitFileEvents('FileExpired', removed);
@@ -245,8 +295,7 @@ async function deleteGarbage(
   for (const g of made) entry(g.storage).garbage.push(g);
   for (const f of found) {
     const e = entry(f.item.storage);
-    const { tenant, storage, key, multipartUploadId } = f.item;
-    e.garbage.push({ tenant, storage, key, ...(multipartUploadId ? { multipartUploadId } : {}) });
+    e.garbage.push(...garbageOfItem(f.item));
     e.found.push(f);
   }
   for (const [storage, batch] of byStorage) {

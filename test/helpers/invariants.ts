@@ -210,7 +210,12 @@ export async function violations(tenant: string, options: { settled: boolean }):
         for (const k of [u.key, u.finalizeKey, (u.blob as Item | undefined)?.key])
           if (k) referenced.add(String(k));
       }
-      for (const g of s.garbage) if (g.storage === storage) referenced.add(String(g.key));
+      for (const g of s.garbage) {
+        if (g.storage !== storage) continue;
+        referenced.add(String(g.key));
+        // A batch item (a removal of many files at once) stands for all its keys.
+        for (const k of (g.keys as string[] | undefined) ?? []) referenced.add(k);
+      }
     }
     for (const key of objects.keys()) {
       if (!referenced.has(key)) out.push(`orphan object ${storage} ${key}`);
