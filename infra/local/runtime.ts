@@ -68,7 +68,12 @@ export async function startLocalRuntime(options: {
       dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
       env.DYNAMODB_ENDPOINT = dynamo.endpoint;
     }
-    server = createLocalServer({ port: options.port, jwtSecret: secrets.jwtSecret });
+    server = createLocalServer({
+      port: options.port,
+      jwtSecret: secrets.jwtSecret,
+      // The file browser, built on its first request (DATA_DIR is this runtime's own folder).
+      uiDir: join(dataDir, 'ui'),
+    });
     const http = server;
     await new Promise<void>((res, rej) => {
       http.once('error', rej);

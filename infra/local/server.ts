@@ -17,6 +17,7 @@ import { fallbackRoute, matchRoute, type Route, routeKey } from '../../shared/ro
 import { isDocsPath, serveDocs } from './docs-page';
 import { LOCAL_STATIC_PREFIX, serveStatic } from './static-files';
 import { verifyDevToken } from './tokens';
+import { createUiPage, isUiPath } from './ui-page';
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<LambdaResult>;
 
@@ -194,6 +195,8 @@ export interface LocalServerOptions {
   jwtSecret: string;
   /** A folder served under /_local/static/ (test pages); default LOCAL_STATIC_DIR, unset = none. */
   staticDir?: string;
+  /** Where the file browser is built on its first request; default a temporary folder. */
+  uiDir?: string;
 }
 
 /**
@@ -225,6 +228,10 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex & { byte
 /** Serves the route table over HTTP by calling the same handler exports Lambda runs. */
 export function createLocalServer(options: LocalServerOptions): Server {
   const staticDir = options.staticDir ?? process.env.LOCAL_STATIC_DIR;
+  const ui = createUiPage({
+    jwtSecret: options.jwtSecret,
+    ...(options.uiDir ? { outdir: options.uiDir } : {}),
+  });
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -233,6 +240,11 @@ export function createLocalServer(options: LocalServerOptions): Server {
       if (rawPath === LOCAL_UPLOAD_PATH) return await acceptLocalUpload(req, res, url);
       if (isDocsPath(rawPath)) {
         return await serveDocs(req, res, rawPath, () =>
+          sendError(res, new AppError('NOT_FOUND', 'No such file')),
+        );
+      }
+      if (isUiPath(rawPath)) {
+        return await ui.serve(req, res, rawPath, () =>
           sendError(res, new AppError('NOT_FOUND', 'No such file')),
         );
       }
@@ -267,5 +279,6 @@ export function createLocalServer(options: LocalServerOptions): Server {
     }
   });
   server.on('clientError', answerClientError);
+  server.on('close', () => void ui.close());
   return server;
 }

@@ -11,6 +11,7 @@ const runtime = await startLocalRuntime({
 });
 const token = await signDevToken(runtime.jwtSecret, { tenant: 'demo', user: 'dev' });
 console.log(`Storage service ready on http://localhost:${runtime.port}  (data in ${dataDirFromEnv()})`);
+console.log(`File browser: http://localhost:${runtime.port}/  (sign in with "Use the dev token")`);
 if (runtime.emulator) {
   console.log(
     `Storage emulator (${runtime.emulator.kind}) on ${runtime.emulator.endpoint}: default storage ${runtime.emulator.storage}`,
