@@ -18,7 +18,17 @@ export const lambdaFunctions: readonly string[] = [
   ...new Set([...routes.map((r) => r.fn), fallbackRoute.fn, ...internalFunctions]),
 ];
 
-export const functionEntry = (fn: string) => join(projectRoot, 'functions', `${fn}.ts`);
+/**
+ * Lambdas of the stack that are not the service's (no route, no access row): the Cognito trigger of
+ * the user pool the stack creates without an issuer. Built with the same settings as the functions.
+ */
+export const PRE_TOKEN_FUNCTION = 'cognito-pre-token';
+export const infraFunctionEntries: Readonly<Record<string, string>> = {
+  [PRE_TOKEN_FUNCTION]: join(projectRoot, 'infra', 'cognito', 'pre-token.ts'),
+};
+
+export const functionEntry = (fn: string) =>
+  infraFunctionEntries[fn] ?? join(projectRoot, 'functions', `${fn}.ts`);
 
 /** The Lambda runtime the bundles target; the stack uses the matching Runtime.NODEJS_22_X. */
 export const NODE_TARGET = 'node22';

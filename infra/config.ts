@@ -84,10 +84,21 @@ const RETENTION_DAYS = [
 ];
 
 export const stackConfigSchema = z.object({
-  /** OIDC issuer of the JWT authorizer, e.g. https://cognito-idp.{region}.amazonaws.com/{poolId}. */
-  jwtIssuer: z.url({ protocol: /^https$/, error: 'must be the https URL of an OIDC issuer' }),
-  /** Accepted `aud` (or Cognito access token `client_id`) values. */
-  jwtAudience: list.pipe(z.array(z.string()).min(1, 'needs at least one audience')),
+  /**
+   * OIDC issuer of the JWT authorizer, e.g. https://cognito-idp.{region}.amazonaws.com/{poolId}.
+   * Absent: the stack creates its own Cognito user pool and app client (infra/constructs/auth.ts).
+   */
+  jwtIssuer: z.url({ protocol: /^https$/, error: 'must be the https URL of an OIDC issuer' }).optional(),
+  /** Accepted `aud` (or Cognito access token `client_id`) values; required with jwtIssuer. */
+  jwtAudience: list.pipe(z.array(z.string()).min(1, 'needs at least one audience')).optional(),
+  /** With jwtIssuer: the client id the admin UI signs in with (public client, code flow with PKCE). */
+  uiClientId: z.string().min(1).optional(),
+  /** With jwtIssuer: the scopes the admin UI asks for (space- or comma-separated). */
+  uiScopes: z
+    .union([z.array(z.string()), z.string()])
+    .transform((v) => (Array.isArray(v) ? v : v.split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string()).min(1, 'needs at least one scope'))
+    .optional(),
   /** Browser origins allowed to call the API and upload straight to the bucket. */
   allowedOrigins: list.default([]),
   defaultStorage: storageName.default('storages.Default'),
@@ -136,6 +147,19 @@ export function parseStackConfig(input: StackConfigInput | Record<string, unknow
     throw new Error(`Invalid stack configuration (CDK context):\n  ${problems.join('\n  ')}`);
   }
   const config = parsed.data;
+  if (config.jwtIssuer && !config.jwtAudience) {
+    throw new Error(
+      `${CONTEXT_PREFIX}jwtAudience: required with ${CONTEXT_PREFIX}jwtIssuer (the aud, or Cognito client_id, its tokens carry)`,
+    );
+  }
+  // Without an issuer the stack makes its own pool, whose only audience is the client it creates.
+  for (const key of ['jwtAudience', 'uiClientId', 'uiScopes'] as const) {
+    if (!config.jwtIssuer && config[key] !== undefined) {
+      throw new Error(
+        `${CONTEXT_PREFIX}${key}: only with ${CONTEXT_PREFIX}jwtIssuer; without one the stack creates its own user pool and app client`,
+      );
+    }
+  }
   if (config.storages['storages.Default']) {
     throw new Error(`${CONTEXT_PREFIX}storages: storages.Default is the stack's own bucket; name others`);
   }

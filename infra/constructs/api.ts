@@ -156,4 +156,9 @@ export class Api extends Construct {
   get url(): string {
     return this.stage.url;
   }
+
+  /** The same, without the trailing slash: what clients put paths after. */
+  get endpoint(): string {
+    return this.httpApi.apiEndpoint;
+  }
 }

@@ -3,37 +3,60 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../../shared/routes';
 
 const run = promisify(execFile);
 const out = mkdtempSync(join(tmpdir(), 'storage-cdk-synth-'));
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+const outIssuer = mkdtempSync(join(tmpdir(), 'storage-cdk-ls-'));
+afterAll(() => {
+  rmSync(out, { recursive: true, force: true });
+  rmSync(outIssuer, { recursive: true, force: true });
+});
+
+const cdk = (args: string[]) =>
+  run('npx', ['cdk', ...args], {
+    env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CI: 'true' },
+    timeout: 420_000,
+  });
+
+interface CfnTemplate {
+  // biome-ignore lint/suspicious/noExplicitAny: CloudFormation resources are checked field by field
+  Resources: Record<string, { Type: string; Properties: any }>;
+}
+const templateIn = (dir: string): CfnTemplate => {
+  const file = readdirSync(dir).find((f) => f.endsWith('.template.json'));
+  expect(file, dir).toBeDefined();
+  return JSON.parse(readFileSync(join(dir, file as string), 'utf8')) as CfnTemplate;
+};
+const ofType = (template: CfnTemplate, type: string) =>
+  Object.values(template.Resources).filter((r) => r.Type === type);
 
 /** The real CLI, as a user runs it: offline, bundling locally with esbuild (no Docker). */
 describe('npx cdk synth', () => {
-  it('synthesizes the stack with every function bundled', async () => {
-    await run(
-      'npx',
-      [
-        'cdk',
-        'synth',
-        '--quiet',
+  beforeAll(async () => {
+    await Promise.all([
+      // Zero configuration: no -c option at all.
+      cdk(['synth', '--quiet', '--output', out]),
+      // With an issuer, at the same time: `cdk ls` runs the app with the CLI's string context but
+      // bundles nothing (the app skips its builds), so it adds little to the synth's time.
+      cdk([
+        'ls',
         '--output',
-        out,
+        outIssuer,
         '-c',
         'storage:jwtIssuer=https://issuer.example.com',
         '-c',
-        'storage:jwtAudience=ci',
-      ],
-      { env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CI: 'true' }, timeout: 420_000 },
-    );
-    const templateFile = readdirSync(out).find((f) => f.endsWith('.template.json'));
-    expect(templateFile).toBeDefined();
-    const template = JSON.parse(readFileSync(join(out, templateFile as string), 'utf8')) as {
-      Resources: Record<string, { Type: string }>;
-    };
-    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+        'storage:jwtAudience=ci,other',
+        '-c',
+        'storage:uiClientId=admin-ui',
+      ]),
+    ]);
+  }, 480_000);
+
+  it('synthesizes the stack with no options, every function bundled', () => {
+    const template = templateIn(out);
+    const functions = ofType(template, 'AWS::Lambda::Function');
     // One per route, the processor and the sweeper (CDK adds its own helper functions too).
     expect(functions.length).toBeGreaterThanOrEqual(routes.length + 2);
     const assets = readdirSync(out).filter(
@@ -73,5 +96,60 @@ describe('npx cdk synth', () => {
       expect([binding.subarray(0, 4).toString('latin1'), binding.readUInt16LE(18)]).toEqual(['\x7fELF', 183]);
       expect(existsSync(join(modules, '@img', 'sharp-linux-x64')), asset).toBe(false);
     }
-  }, 480_000);
+  });
+
+  it('creates its own user pool, with the pre-token trigger bundled like the functions', () => {
+    const template = templateIn(out);
+    expect(ofType(template, 'AWS::Cognito::UserPool')).toHaveLength(1);
+    const [authorizer] = ofType(template, 'AWS::ApiGatewayV2::Authorizer');
+    expect(authorizer?.Properties.JwtConfiguration.Issuer['Fn::GetAtt'][1]).toBe('ProviderURL');
+    const trigger = ofType(template, 'AWS::Lambda::Function').find((r) =>
+      /^Cognito pre token generation/.test(r.Properties.Description ?? ''),
+    );
+    const asset = join(out, `asset.${String(trigger?.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+    expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+    const bundle = readFileSync(join(asset, 'index.mjs'), 'utf8');
+    expect(bundle).toContain('custom:tenant');
+    expect(bundle).toMatch(/export\s*\{[^}]*as handler/);
+    // Small: the trigger runs on every sign-in and refresh.
+    expect(bundle.length).toBeLessThan(20_000);
+  });
+
+  it('builds the admin UI into its deployment, beside the config.json the stack writes', () => {
+    const template = templateIn(out);
+    const [deployment] = ofType(template, 'Custom::CDKBucketDeployment');
+    const sources = ((deployment?.Properties.SourceObjectKeys ?? []) as string[]).map((key) =>
+      join(out, `asset.${key.replace(/\.zip$/, '')}`),
+    );
+    const ui = sources.find((dir) => existsSync(join(dir, 'index.html'))) as string;
+    const page = readFileSync(join(ui, 'index.html'), 'utf8');
+    const scripts = [...page.matchAll(/src="\/([^"]+\.js)"/g)].map((m) => m[1] as string);
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const script of scripts) expect(existsSync(join(ui, script)), script).toBe(true);
+    // config.json is the stack's alone, with its deploy-time values as markers.
+    expect(existsSync(join(ui, 'config.json'))).toBe(false);
+    const configDir = sources.find((dir) => existsSync(join(dir, 'config.json'))) as string;
+    expect(JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8'))).toMatchObject({
+      apiUrl: expect.stringMatching(/^<<marker:/),
+      auth: { issuer: expect.stringMatching(/^<<marker:/), scopes: ['openid', 'email'] },
+      devTokenUrl: null,
+    });
+  });
+
+  it('trusts an issuer given with -c instead, and creates no user pool', () => {
+    const template = templateIn(outIssuer);
+    expect(ofType(template, 'AWS::Cognito::UserPool')).toHaveLength(0);
+    expect(ofType(template, 'AWS::ApiGatewayV2::Authorizer')[0]?.Properties.JwtConfiguration).toEqual({
+      Issuer: 'https://issuer.example.com',
+      Audience: ['ci', 'other'],
+    });
+    const config = readdirSync(outIssuer)
+      .map((f) => join(outIssuer, f, 'config.json'))
+      .find((f) => existsSync(f)) as string;
+    expect(JSON.parse(readFileSync(config, 'utf8')).auth).toEqual({
+      issuer: 'https://issuer.example.com',
+      clientId: 'admin-ui',
+      scopes: ['openid', 'storage:upload', 'storage:download', 'storage:delete'],
+    });
+  });
 });

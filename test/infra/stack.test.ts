@@ -51,6 +51,12 @@ const actionsOf = (grants: Grant[], prefix: string) =>
 const refOf = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
+/** The admin UI's origin as the template writes it (https:// and the distribution's domain). */
+function uiOrigin(template: Template) {
+  const [distribution] = Object.keys(resourcesOf(template, 'AWS::CloudFront::Distribution'));
+  return { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distribution, 'DomainName'] }]] };
+}
+
 describe('StorageStack template', () => {
   let template: Template;
   let ids: { table: string; bucket: string; bus: string; secret: string };
@@ -64,8 +70,8 @@ describe('StorageStack template', () => {
     };
     ids = {
       table: only('AWS::DynamoDB::Table'),
-      // The files bucket is the one that sends its access logs elsewhere.
-      bucket: only('AWS::S3::Bucket', (r) => r.Properties.LoggingConfiguration !== undefined),
+      // The files bucket is the one that sends its access logs to files/ (the UI's go to ui/).
+      bucket: only('AWS::S3::Bucket', (r) => r.Properties.LoggingConfiguration?.LogFilePrefix === 'files/'),
       bus: only('AWS::Events::EventBus'),
       secret: only('AWS::SecretsManager::Secret'),
     };
@@ -185,9 +191,11 @@ describe('StorageStack template', () => {
       });
     });
 
-    it('answers CORS preflights for the configured origins', () => {
+    it("answers CORS preflights for the configured origins and the admin UI's", () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
-        CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://app.example.com'] }),
+        CorsConfiguration: Match.objectLike({
+          AllowOrigins: ['https://app.example.com', uiOrigin(template)],
+        }),
       });
     });
   });
@@ -199,12 +207,13 @@ describe('StorageStack template', () => {
       expect(names).toHaveLength(routes.length + 1 + internalFunctions.length);
       expect(names).toContain(fallbackRoute.fn);
       expect(internalFunctions).toEqual(expect.arrayContaining(['on-object-created', 'sweep-expired']));
-      // The only other function is CDK's bucket-notification custom resource.
-      const others = Object.values(resourcesOf(template, 'AWS::Lambda::Function')).filter(
-        (r) => !/^storage: /.test(r.Properties.Description ?? ''),
+      // The only others are CDK's custom resources: bucket notifications, the UI's deployment.
+      const others = Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(
+        ([, r]) => !/^storage: /.test(r.Properties.Description ?? ''),
       );
-      expect(others.map((r) => r.Properties.Description)).toEqual([
-        expect.stringContaining('Custom::S3BucketNotifications'),
+      expect(others.map(([id]) => id.replace(/[0-9A-Fa-f]{8,}$/, '')).sort()).toEqual([
+        'BucketNotificationsHandler',
+        'CustomCDKBucketDeployment',
       ]);
     });
 
@@ -301,7 +310,7 @@ describe('StorageStack template', () => {
           CorsConfiguration: {
             CorsRules: [
               Match.objectLike({
-                AllowedOrigins: ['https://app.example.com'],
+                AllowedOrigins: ['https://app.example.com', uiOrigin(template)],
                 AllowedMethods: Match.arrayWith(['PUT', 'POST']),
                 ExposedHeaders: ['ETag'],
               }),
@@ -539,8 +548,13 @@ describe('StorageStack options', () => {
       },
     });
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
-    // Without allowed origins there is no CORS at all.
-    expect(JSON.stringify(template.toJSON())).not.toContain('CorsRules');
+    // Without allowed origins, CORS admits the admin UI alone.
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      CorsConfiguration: { CorsRules: [Match.objectLike({ AllowedOrigins: [uiOrigin(template)] })] },
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.objectLike({ AllowOrigins: [uiOrigin(template)] }),
+    });
     // Writers may encrypt with the key; readers may only decrypt; others get nothing.
     const kmsActions = (fn: string) => actionsOf(grantsOf(template, fn), 'kms:');
     expect(kmsActions('upload-object')).toContain('kms:GenerateDataKey*');
@@ -653,12 +667,23 @@ describe('StorageStack options', () => {
     ).toThrow(/storages\.Oss\.region/);
   });
 
-  it('refuses a configuration without issuer or audience, naming the key', () => {
-    expect(() => parseStackConfig({ jwtAudience: 'a' })).toThrow(/storage:jwtIssuer/);
+  it('needs no issuer, but an issuer needs its audience; the pool settings need the issuer', () => {
+    // Zero configuration: the stack creates its own user pool.
+    const zero = parseStackConfig({});
+    expect([zero.jwtIssuer, zero.jwtAudience]).toEqual([undefined, undefined]);
+    expect(() => parseStackConfig({ jwtAudience: 'a' })).toThrow(
+      /storage:jwtAudience: only with storage:jwtIssuer/,
+    );
+    expect(() => parseStackConfig({ uiClientId: 'ui' })).toThrow(
+      /storage:uiClientId: only with storage:jwtIssuer/,
+    );
     expect(() => parseStackConfig({ jwtIssuer: 'http://insecure.example.com', jwtAudience: 'a' })).toThrow(
       /storage:jwtIssuer/,
     );
-    expect(() => parseStackConfig({ jwtIssuer: ISSUER })).toThrow(/storage:jwtAudience/);
+    expect(() => parseStackConfig({ jwtIssuer: ISSUER })).toThrow(/storage:jwtAudience: required/);
+    expect(
+      parseStackConfig({ jwtIssuer: ISSUER, jwtAudience: 'a', uiScopes: 'openid  profile,x' }).uiScopes,
+    ).toEqual(['openid', 'profile', 'x']);
     expect(() =>
       parseStackConfig({ jwtIssuer: ISSUER, jwtAudience: 'a', sweepRateMinutes: 'often' }),
     ).toThrow(/storage:sweepRateMinutes/);

@@ -16,6 +16,8 @@ export const AUDIENCE = 'file-storage-api';
 export interface SynthOptions {
   /** `storage:*` context keys, without the prefix. */
   context?: Record<string, unknown>;
+  /** No issuer (zero configuration): the stack creates its own Cognito user pool. */
+  pool?: boolean;
   /** Run esbuild for every function (slow); otherwise bundling is skipped. */
   bundle?: boolean;
   /** Apply cdk-nag's AwsSolutions pack; synthesis throws on an unacknowledged finding. */
@@ -25,10 +27,10 @@ export interface SynthOptions {
 
 export function synth(options: SynthOptions = {}) {
   const storageContext = Object.fromEntries(
-    Object.entries({ jwtIssuer: ISSUER, jwtAudience: AUDIENCE, ...options.context }).map(([k, v]) => [
-      `${CONTEXT_PREFIX}${k}`,
-      v,
-    ]),
+    Object.entries({
+      ...(options.pool ? {} : { jwtIssuer: ISSUER, jwtAudience: AUDIENCE }),
+      ...options.context,
+    }).map(([k, v]) => [`${CONTEXT_PREFIX}${k}`, v]),
   );
   const app = new App({
     outdir: options.outdir,
