@@ -257,6 +257,11 @@ const envSchema = z.object({
   ),
   /** A long-lived process (the local server) renders the eager sizes itself, in the background. */
   BACKGROUND_THUMBNAILS: z._default(z.enum(['true', 'false']), 'false'),
+  /**
+   * Items a tenant's quota counter is spread over (1: one counter). More shards let one busy
+   * tenant's uploads write different items (docs/decisions.md); it may be raised, never lowered.
+   */
+  QUOTA_SHARDS: z._default(z.coerce.number().check(z.int(), z.positive(), z.maximum(64)), 1),
 });
 
 export interface Config {
@@ -286,6 +291,7 @@ export interface Config {
   finalizeLeaseSeconds: number;
   ttlGraceSeconds: number;
   cleanupOnRead: boolean;
+  quotaShards: number;
   thumbnails: {
     maxSourceBytes: number;
     maxPixels: number;
@@ -378,6 +384,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     finalizeLeaseSeconds: e.FINALIZE_LEASE_SECONDS,
     ttlGraceSeconds: e.TTL_GRACE_SECONDS,
     cleanupOnRead: e.CLEANUP_ON_READ === 'true',
+    quotaShards: e.QUOTA_SHARDS,
     thumbnails: {
       maxSourceBytes: e.THUMBNAIL_MAX_SOURCE_BYTES,
       maxPixels: e.THUMBNAIL_MAX_PIXELS,

@@ -95,6 +95,8 @@ export interface UploadSession {
   version?: number;
   /** direct uploads sent in parts: the backend's multipart upload that assembles into `key` */
   multipart?: MultipartPlan;
+  /** The shard of the tenant's quota counter that holds this session's reservation (absent: 0). */
+  quotaShard?: number;
 }
 
 /** A multipart direct upload: the backend's upload id, and the parts the client was told to send. */

@@ -1,11 +1,30 @@
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { getConfig } from '../config';
 import { db, tableName } from './client';
 import { quotaKey } from './items';
-import type { TransactItem } from './transact';
-import { isConditionalCheckFailed } from './transact';
+import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
 
 export { quotaKey };
+
+/**
+ * A tenant's counter may be spread over QUOTA_SHARDS items (docs/decisions.md, "A hot tenant"):
+ * shard 0 is `Q#{tenant}` (it holds the limit), shard k > 0 is `Q#{tenant}#{k}`, a partition of its
+ * own. The shards' free bytes always sum to limit - used - reserved, and a reservation needs free
+ * bytes on its own shard. Shards k > 0 only ever hold free bytes moved to them from shard 0 or
+ * another shard that had them (`borrowAllowance`), or given back by their own sessions' commits, so
+ * they never go below 0; shard 0 is the only one a lowered limit or a recount can take below 0,
+ * and those take every other shard's free bytes back to shard 0 first. So while the tenant is
+ * within its limit, no reservation can pass it, however many shards. Releases (deletes, expiry)
+ * go to shard 0. Usage is the sum of the shards.
+ */
+export const quotaShardKey = (tenant: string, shard: number) =>
+  shard === 0 ? quotaKey(tenant) : { pk: `Q#${tenant}#${shard}`, sk: '-' };
+
+/** How many shards a tenant's counter has (QUOTA_SHARDS; 1: the single counter). Only ever raised. */
+export const quotaShards = () => getConfig().quotaShards;
+
+/** A shard for new work (a new session's reservation): any, spreading the writes. */
+export const anyQuotaShard = () => Math.floor(Math.random() * quotaShards());
 
 /**
  * Per-tenant quota counter. `freeBytes` (= limit - used - reserved) is stored rather than derived
@@ -24,29 +43,55 @@ export interface Usage {
 }
 
 export interface QuotaState extends Usage {
-  rev: number;
+  /** Each shard's change counter, by shard (a recount is written only if none moved). */
+  revs: number[];
   storages: string[];
 }
 
 interface QuotaItem extends Usage {
   freeBytes: number;
+  /** shards > 0: the part of the limit moved to this shard */
+  allowanceBytes?: number;
   rev?: number;
   storages?: Set<string>;
 }
 
+/** Every shard of a tenant's counter (absent shards as undefined), read consistently. */
+async function readShards(tenant: string): Promise<(QuotaItem | undefined)[]> {
+  const n = quotaShards();
+  if (n === 1) {
+    const { Item } = await db().send(
+      new GetCommand({ TableName: tableName(), Key: quotaKey(tenant), ConsistentRead: true }),
+    );
+    return [Item as QuotaItem | undefined];
+  }
+  const keys = Array.from({ length: n }, (_, k) => quotaShardKey(tenant, k));
+  const found = new Map<string, QuotaItem>();
+  let pending: Record<string, unknown>[] = keys;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt > 8) throw new Error('the quota counter could not be read: throttled');
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+    const answer = await db().send(
+      new BatchGetCommand({ RequestItems: { [tableName()]: { Keys: pending, ConsistentRead: true } } }),
+    );
+    for (const item of answer.Responses?.[tableName()] ?? []) found.set(String(item.pk), item as QuotaItem);
+    pending = answer.UnprocessedKeys?.[tableName()]?.Keys ?? [];
+  }
+  return keys.map((k) => found.get(k.pk));
+}
+
 export async function getQuotaState(tenant: string): Promise<QuotaState> {
-  const { Item } = await db().send(
-    new GetCommand({ TableName: tableName(), Key: quotaKey(tenant), ConsistentRead: true }),
-  );
-  const item = Item as QuotaItem | undefined;
+  const shards = await readShards(tenant);
+  const sum = (field: 'usedBytes' | 'reservedBytes' | 'fileCount') =>
+    shards.reduce((total, item) => total + (item?.[field] ?? 0), 0);
   return {
     tenant,
-    limitBytes: item?.limitBytes ?? getConfig().defaultQuotaBytes,
-    usedBytes: item?.usedBytes ?? 0,
-    reservedBytes: item?.reservedBytes ?? 0,
-    fileCount: item?.fileCount ?? 0,
-    rev: item?.rev ?? 0,
-    storages: [...(item?.storages ?? [])].sort(),
+    limitBytes: shards[0]?.limitBytes ?? getConfig().defaultQuotaBytes,
+    usedBytes: sum('usedBytes'),
+    reservedBytes: sum('reservedBytes'),
+    fileCount: sum('fileCount'),
+    revs: shards.map((item) => item?.rev ?? 0),
+    storages: [...new Set(shards.flatMap((item) => [...(item?.storages ?? [])]))].sort(),
   };
 }
 
@@ -80,12 +125,12 @@ export async function ensureQuota(tenant: string): Promise<void> {
   }
 }
 
-/** Transaction item: reserve `bytes`, failing the transaction if they are not free. */
-export function reserveItem(tenant: string, bytes: number): TransactItem {
+/** Transaction item: reserve `bytes` on a shard, failing the transaction if they are not free there. */
+export function reserveItem(tenant: string, bytes: number, shard = 0): TransactItem {
   return {
     Update: {
       TableName: tableName(),
-      Key: quotaKey(tenant),
+      Key: quotaShardKey(tenant, shard),
       UpdateExpression: 'ADD reservedBytes :n, freeBytes :neg, rev :one',
       ConditionExpression: 'freeBytes >= :n',
       ExpressionAttributeValues: { ':n': bytes, ':neg': -bytes, ':one': 1 },
@@ -100,17 +145,19 @@ export function reserveItem(tenant: string, bytes: number): TransactItem {
 export function adjustItem(
   tenant: string,
   delta: { used?: number; reserved?: number; files?: number; storage?: string },
+  shard = 0,
 ): TransactItem {
   const used = delta.used ?? 0;
   const reserved = delta.reserved ?? 0;
   return {
     Update: {
       TableName: tableName(),
-      Key: quotaKey(tenant),
+      Key: quotaShardKey(tenant, shard),
       UpdateExpression: `ADD usedBytes :u, reservedBytes :r, fileCount :f, freeBytes :free, rev :one${
         delta.storage ? ', storages :s' : ''
       }`,
-      ConditionExpression: 'attribute_exists(pk)',
+      // Shard 0 exists before any file does (it holds the limit); another is made by its first change.
+      ...(shard === 0 ? { ConditionExpression: 'attribute_exists(pk)' } : {}),
       ExpressionAttributeValues: {
         ':u': used,
         ':r': reserved,
@@ -127,9 +174,27 @@ export async function setLimit(tenant: string, limitBytes: number): Promise<Usag
   await ensureQuota(tenant);
   for (let attempt = 0; attempt < 20; attempt++) {
     const current = await getUsage(tenant);
-    try {
-      await db().send(
-        new UpdateCommand({
+    // A sharded counter takes every shard's free bytes back to shard 0 with the change, so a lowered
+    // limit binds at once (shards would otherwise keep room the new limit does not have).
+    const shards = quotaShards() > 1 ? await readShards(tenant) : [];
+    const reclaim = shards
+      .map((item, shard) => ({ shard, free: item?.freeBytes ?? 0 }))
+      .filter(({ shard, free }) => shard > 0 && free > 0);
+    const reclaimed = reclaim.reduce((sum, r) => sum + r.free, 0);
+    const items: TransactItem[] = [
+      ...reclaim.map(
+        ({ shard, free }): TransactItem => ({
+          Update: {
+            TableName: tableName(),
+            Key: quotaShardKey(tenant, shard),
+            UpdateExpression: 'ADD freeBytes :neg, allowanceBytes :neg, rev :one',
+            ConditionExpression: 'freeBytes = :free',
+            ExpressionAttributeValues: { ':neg': -free, ':free': free, ':one': 1 },
+          },
+        }),
+      ),
+      {
+        Update: {
           TableName: tableName(),
           Key: quotaKey(tenant),
           UpdateExpression: 'SET limitBytes = :new ADD freeBytes :delta, rev :one',
@@ -137,58 +202,143 @@ export async function setLimit(tenant: string, limitBytes: number): Promise<Usag
           ExpressionAttributeValues: {
             ':new': limitBytes,
             ':old': current.limitBytes,
-            ':delta': limitBytes - current.limitBytes,
+            ':delta': limitBytes - current.limitBytes + reclaimed,
             ':one': 1,
           },
-        }),
-      );
+        },
+      },
+    ];
+    try {
+      await transactWrite(items);
       return { ...current, limitBytes };
     } catch (e) {
-      if (!isConditionalCheckFailed(e)) throw e;
+      if (!isConditionFailed(e)) throw e;
     }
   }
   throw new Error('quota limit changed concurrently too often');
 }
 
 /**
- * Writes recounted totals, but only if the counter did not move since `rev` was read (before the
- * count began): a commit or release in between would make the recount stale. Returns null then.
+ * Writes recounted totals, but only if no shard of the counter moved since `revs` were read
+ * (before the count began): a commit or release in between would make the recount stale. Returns
+ * null then. The totals go to shard 0, and every other shard gives its free bytes back (to 0), so
+ * a tenant found over its limit has free bytes nowhere.
  */
 export async function writeTotals(
   tenant: string,
-  rev: number,
+  revs: number[],
   totals: Omit<Usage, 'tenant' | 'limitBytes'>,
 ): Promise<Usage | null> {
   await ensureQuota(tenant);
-  try {
-    const { Attributes } = await db().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: quotaKey(tenant),
-        UpdateExpression:
-          'SET usedBytes = :u, reservedBytes = :r, fileCount = :f, freeBytes = limitBytes - :ur ADD rev :one',
-        ConditionExpression: rev === 0 ? 'attribute_not_exists(rev) OR rev = :rev' : 'rev = :rev',
-        ExpressionAttributeValues: {
-          ':u': totals.usedBytes,
-          ':r': totals.reservedBytes,
-          ':f': totals.fileCount,
-          ':ur': totals.usedBytes + totals.reservedBytes,
-          ':rev': rev,
-          ':one': 1,
+  const shards = await readShards(tenant);
+  const revCondition = (rev: number) =>
+    rev === 0 ? 'attribute_not_exists(rev) OR rev = :rev' : 'rev = :rev';
+  const items = shards.flatMap((item, shard): TransactItem[] => {
+    const rev = revs[shard] ?? 0;
+    if (shard === 0) {
+      return [
+        {
+          Update: {
+            TableName: tableName(),
+            Key: quotaShardKey(tenant, 0),
+            UpdateExpression:
+              'SET usedBytes = :u, reservedBytes = :r, fileCount = :f, freeBytes = limitBytes - :ur ADD rev :one',
+            ConditionExpression: revCondition(rev),
+            ExpressionAttributeValues: {
+              ':u': totals.usedBytes,
+              ':r': totals.reservedBytes,
+              ':f': totals.fileCount,
+              ':ur': totals.usedBytes + totals.reservedBytes,
+              ':rev': rev,
+              ':one': 1,
+            },
+          },
         },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    const item = Attributes as QuotaItem;
-    return {
-      tenant,
-      limitBytes: item.limitBytes,
-      usedBytes: item.usedBytes,
-      reservedBytes: item.reservedBytes,
-      fileCount: item.fileCount,
-    };
+      ];
+    }
+    if (!item) return [];
+    return [
+      {
+        Update: {
+          TableName: tableName(),
+          Key: quotaShardKey(tenant, shard),
+          UpdateExpression:
+            'SET usedBytes = :zero, reservedBytes = :zero, fileCount = :zero, freeBytes = :zero, allowanceBytes = :zero ADD rev :one',
+          ConditionExpression: revCondition(rev),
+          ExpressionAttributeValues: { ':zero': 0, ':rev': rev, ':one': 1 },
+        },
+      },
+    ];
+  });
+  try {
+    await transactWrite(items);
   } catch (e) {
-    if (isConditionalCheckFailed(e)) return null;
+    if (isConditionFailed(e)) return null;
     throw e;
   }
+  const state = await getQuotaState(tenant);
+  return {
+    tenant,
+    limitBytes: state.limitBytes,
+    usedBytes: state.usedBytes,
+    reservedBytes: state.reservedBytes,
+    fileCount: state.fileCount,
+  };
+}
+
+/**
+ * A shard without room for `bytes` borrows free bytes from the others, in one transaction (each
+ * donor conditioned on still having them). False when all shards together have less than `bytes`
+ * free: the tenant is over quota. True when the caller may try its reservation again (also when a
+ * donor changed meanwhile: the next try reads again).
+ */
+export async function borrowAllowance(tenant: string, shard: number, bytes: number): Promise<boolean> {
+  if (quotaShards() === 1) return false;
+  const shards = await readShards(tenant);
+  const free = shards.map((item) => item?.freeBytes ?? 0);
+  const total = free.reduce((a, b) => a + b, 0);
+  if (total < bytes) return false;
+  let need = bytes - Math.max(0, free[shard] ?? 0);
+  if (need <= 0) return true;
+  const moves: { from: number; amount: number }[] = [];
+  // From the shards with the most room first: few items, few later borrowings.
+  for (const from of free.map((_, k) => k).sort((a, b) => (free[b] ?? 0) - (free[a] ?? 0))) {
+    if (from === shard || need <= 0 || (free[from] ?? 0) <= 0) continue;
+    const amount = Math.min(free[from] ?? 0, need);
+    moves.push({ from, amount });
+    need -= amount;
+  }
+  const amount = (k: number) => (k === 0 ? '' : ', allowanceBytes :a');
+  const moved = moves.reduce((sum, m) => sum + m.amount, 0);
+  const items: TransactItem[] = [
+    ...moves.map(
+      (m): TransactItem => ({
+        Update: {
+          TableName: tableName(),
+          Key: quotaShardKey(tenant, m.from),
+          UpdateExpression: `ADD freeBytes :neg${amount(m.from)}`,
+          ConditionExpression: 'freeBytes >= :n',
+          ExpressionAttributeValues: {
+            ':neg': -m.amount,
+            ':n': m.amount,
+            ...(m.from ? { ':a': -m.amount } : {}),
+          },
+        },
+      }),
+    ),
+    {
+      Update: {
+        TableName: tableName(),
+        Key: quotaShardKey(tenant, shard),
+        UpdateExpression: `ADD freeBytes :n${amount(shard)}`,
+        ExpressionAttributeValues: { ':n': moved, ...(shard ? { ':a': moved } : {}) },
+      },
+    },
+  ];
+  try {
+    await transactWrite(items);
+  } catch (e) {
+    if (!isConditionFailed(e)) throw e;
+  }
+  return true;
 }

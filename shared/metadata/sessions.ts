@@ -24,7 +24,7 @@ import {
   sweepAttributes,
   type UploadSession,
 } from './items';
-import { adjustItem, ensureQuota, reserveItem } from './quota';
+import { adjustItem, anyQuotaShard, borrowAllowance, ensureQuota, reserveItem } from './quota';
 import { isConditionalCheckFailed, isConditionFailed, type TransactItem, transactWrite } from './transact';
 
 /** How long a completed direct upload remembers its result, so a repeated complete answers the same. */
@@ -52,9 +52,13 @@ export async function openSession(
   session: UploadSession,
   pinned?: BlobItem,
 ): Promise<'ok' | 'quota' | 'blob'> {
+  // A shard of the tenant's counter for this session's reservation, kept on the session: its
+  // growth, its commit and its release all go to the same shard.
+  session.quotaShard ??= anyQuotaShard();
+  const shard = session.quotaShard;
   const items = (): TransactItem[] => {
     const list: TransactItem[] = [
-      reserveItem(session.tenant, session.reservedBytes),
+      reserveItem(session.tenant, session.reservedBytes, shard),
       {
         Put: {
           TableName: tableName(),
@@ -75,7 +79,7 @@ export async function openSession(
     }
     return list;
   };
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 8; attempt++) {
     try {
       await transactWrite(items());
       return 'ok';
@@ -85,6 +89,8 @@ export async function openSession(
       if (!e.failed[0]) throw e;
       // The counter may simply not exist yet (first upload of a tenant): create it once and retry.
       if (attempt === 0) await ensureQuota(session.tenant);
+      // Its shard is full: borrow from the others, unless the whole counter has no room.
+      else if (!(await borrowAllowance(session.tenant, shard, session.reservedBytes))) return 'quota';
     }
   }
   return 'quota';
@@ -95,9 +101,17 @@ export async function growReservation(
   session: UploadSession,
   bytes: number,
 ): Promise<'ok' | 'quota' | 'closed'> {
+  for (let attempt = 0; ; attempt++) {
+    const outcome = await tryGrowReservation(session, bytes);
+    if (outcome !== 'quota' || attempt >= 7) return outcome;
+    if (!(await borrowAllowance(session.tenant, session.quotaShard ?? 0, bytes))) return 'quota';
+  }
+}
+
+async function tryGrowReservation(session: UploadSession, bytes: number): Promise<'ok' | 'quota' | 'closed'> {
   try {
     await transactWrite([
-      reserveItem(session.tenant, bytes),
+      reserveItem(session.tenant, bytes, session.quotaShard ?? 0),
       {
         Update: {
           TableName: tableName(),
@@ -293,7 +307,7 @@ export async function endSession(
         : {
             Delete: { TableName: tableName(), Key: sessionKey(session.tenant, session.uploadId), ...guarded },
           },
-      adjustItem(session.tenant, { reserved: -session.reservedBytes }),
+      adjustItem(session.tenant, { reserved: -session.reservedBytes }, session.quotaShard ?? 0),
       ...garbage.map((g) => putGarbageItem(g, options.reason)),
     ];
     if (session.blob) {
@@ -345,12 +359,16 @@ export async function commitSession(input: {
         ...(existing ? isExactly(existing) : { ConditionExpression: 'attribute_not_exists(pk)' }),
       },
     },
-    adjustItem(record.tenant, {
-      used: record.size - (existing?.size ?? 0),
-      reserved: -session.reservedBytes,
-      files: existing ? 0 : 1,
-      storage: record.storage,
-    }),
+    adjustItem(
+      record.tenant,
+      {
+        used: record.size - (existing?.size ?? 0),
+        reserved: -session.reservedBytes,
+        files: existing ? 0 : 1,
+        storage: record.storage,
+      },
+      session.quotaShard ?? 0,
+    ),
     closeItem(session, record, input.finalizer),
   ];
   if (session.blob?.mode === 'claimed') {

@@ -58,7 +58,7 @@ export async function recalculateUsage(tenant: string): Promise<Usage> {
     const state = await getQuotaState(tenant);
     const storages = [...new Set([...Object.keys(getConfig().storages), ...state.storages])];
     const totals = await recount(tenant, storages);
-    const written = await writeTotals(tenant, state.rev, totals);
+    const written = await writeTotals(tenant, state.revs, totals);
     if (written) return written;
   }
   throw serviceBusy(new Error(`tenant ${tenant} changed during every recount`));

@@ -126,15 +126,25 @@ export async function uploadThroughPage(
   try {
     const page = await context.newPage();
 
+    // The reloaded page's first call lists the stored parts: every PUT after it is the new
+    // document's (the old one may still start a part while the reload is under way).
+    let reloading = false;
     // Which signed URL is which part: read from the page's own signing calls, as they answer.
     const partOfUrl = new Map<string, number>();
     const signing: Promise<void>[] = [];
     page.on('response', (response) => {
       if (!isPartsCall(response.request(), 'POST') || !response.ok()) return;
       signing.push(
-        response.json().then((j: { parts: { partNumber: number; url: string }[] }) => {
-          for (const p of j.parts) partOfUrl.set(p.url, p.partNumber);
-        }),
+        response
+          .json()
+          .then((j: { parts: { partNumber: number; url: string }[] }) => {
+            for (const p of j.parts) partOfUrl.set(p.url, p.partNumber);
+          })
+          .catch((e: unknown) => {
+            // The reload replaced the document while a signing answer was being read: its body is
+            // gone (the old page's parts of it are what the reloaded page sends again).
+            if (!reloading) throw e;
+          }),
       );
     });
     const partOf = async (url: string) => {
@@ -142,9 +152,6 @@ export async function uploadThroughPage(
       return partOfUrl.get(url) ?? -1;
     };
 
-    // The reloaded page's first call lists the stored parts: every PUT after it is the new
-    // document's (the old one may still start a part while the reload is under way).
-    let reloading = false;
     let listed = false;
     const puts: { request: Request; afterReload: boolean }[] = [];
     const failed = new Set<Request>();

@@ -85,11 +85,30 @@ export interface TenantState {
 
 export async function readTenant(tenant: string): Promise<TenantState> {
   const roots = localRoots();
-  const quota = (
-    await raw().send(
-      new GetCommand({ TableName: table(), Key: { pk: `Q#${tenant}`, sk: '-' }, ConsistentRead: true }),
+  // The counter, summed over its shards (QUOTA_SHARDS: Q#{tenant}, then Q#{tenant}#{k}).
+  const shards = Number(process.env.QUOTA_SHARDS || 1);
+  const shardItems = (
+    await Promise.all(
+      Array.from({ length: shards }, async (_, k) => {
+        const pk = k === 0 ? `Q#${tenant}` : `Q#${tenant}#${k}`;
+        const read = await raw().send(
+          new GetCommand({ TableName: table(), Key: { pk, sk: '-' }, ConsistentRead: true }),
+        );
+        return read.Item as Item | undefined;
+      }),
     )
-  ).Item as Item | undefined;
+  ).filter((i): i is Item => i !== undefined);
+  const sum = (field: string) => shardItems.reduce((n, i) => n + Number(i[field] ?? 0), 0);
+  const quota: Item | undefined = shardItems[0]
+    ? {
+        ...shardItems[0],
+        usedBytes: sum('usedBytes'),
+        reservedBytes: sum('reservedBytes'),
+        fileCount: sum('fileCount'),
+        freeBytes: sum('freeBytes'),
+        storages: new Set(shardItems.flatMap((i) => [...((i.storages as Set<string> | undefined) ?? [])])),
+      }
+    : undefined;
   const storages = new Set([...Object.keys(roots), ...((quota?.storages as Set<string> | undefined) ?? [])]);
   const state: TenantState = {
     files: [],

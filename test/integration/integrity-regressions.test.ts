@@ -371,11 +371,14 @@ describe('7. quota accounting edges', () => {
     let holding = true;
     client.middlewareStack.add(
       (next) => async (args) => {
-        const input = args.input as { Key?: { pk?: unknown }; UpdateExpression?: string };
+        type Update = { Key?: { pk?: unknown }; UpdateExpression?: string };
+        const input = args.input as Update & { TransactItems?: { Update?: Update }[] };
+        // The write of the totals: to the counter (or its shard 0, in a transaction with the others).
+        const writesTotals = (u: Update | undefined) =>
+          u?.Key?.pk === `Q#${tenant}` && /SET usedBytes/.test(u.UpdateExpression ?? '');
         if (
           holding &&
-          input.Key?.pk === `Q#${tenant}` &&
-          /SET usedBytes/.test(input.UpdateExpression ?? '')
+          (writesTotals(input) || (input.TransactItems ?? []).some((t) => writesTotals(t.Update)))
         ) {
           holding = false;
           await held.wait();

@@ -435,8 +435,8 @@ describe('delete and usage (integration)', () => {
       onConflict: 'overwrite',
     });
     const { getQuotaState, writeTotals } = await import('../../shared/metadata/quota');
-    const { rev } = await getQuotaState('recalc');
-    await writeTotals('recalc', rev, { usedBytes: 999, reservedBytes: 0, fileCount: 42 });
+    const { revs } = await getQuotaState('recalc');
+    await writeTotals('recalc', revs, { usedBytes: 999, reservedBytes: 0, fileCount: 42 });
     expect(await recalculateUsage('recalc')).toMatchObject({ usedBytes: 8, reservedBytes: 7, fileCount: 2 });
     await expectQuotaConsistent('recalc');
   });
