@@ -123,6 +123,12 @@ const benchmarks: Benchmark[] = [
     run: async () =>
       (await import('./sweeper')).runSweeper({ files: positiveInt('BENCH_SWEEP_FILES', 2000) }),
   },
+  {
+    id: 'i',
+    title: 'a hot tenant: uploads at once on one quota counter and on 8 shards',
+    run: async () =>
+      (await import('./hot-tenant')).runHotTenant({ uploads: positiveInt('BENCH_HOT_UPLOADS', 500) }),
+  },
 ];
 
 const unknown = [...(only ?? [])].filter((id) => !benchmarks.some((b) => b.id === id));

@@ -8,16 +8,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
-import { startDynamoDbLocal } from '../infra/local/dynamodb-local';
 import { resetStorages } from '../shared/backends/registry';
-import { getConfig, resetConfig } from '../shared/config';
 import { emitFileEvent } from '../shared/events';
 import { disableFaults, recordFailpoints, stopRecording } from '../shared/faults';
 import type { Garbage } from '../shared/metadata/blobs';
 import { db, resetDb, tableName } from '../shared/metadata/client';
-import { ensureTable } from '../shared/metadata/ensure-table';
 import { removeFileRecord } from '../shared/metadata/files';
 import { garbageKey, toFileRecord } from '../shared/metadata/items';
 import { getUsage } from '../shared/metadata/quota';
@@ -27,7 +23,8 @@ import { deleteObjects } from '../shared/service/gc';
 import type { TenantPrincipal } from '../shared/service/principal';
 import { sweepExpired } from '../shared/service/sweep';
 import { uploadFile } from '../shared/service/upload';
-import { type BenchResult, benchTempDir, fmtRatio, table } from './report';
+import { startInProcessService } from './in-process';
+import { type BenchResult, fmtRatio, table } from './report';
 
 export interface SweeperOptions {
   /** Expired files per timed round (default 2000), over TENANTS tenants. */
@@ -37,24 +34,6 @@ export interface SweeperOptions {
 
 const TENANTS = 4;
 const GOAL = 3;
-
-function applyEnv(vars: Record<string, string>): () => void {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  const reset = () => {
-    resetConfig();
-    resetStorages();
-    resetDb();
-  };
-  reset();
-  return () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    reset();
-  };
-}
 
 const principalOf = (tenant: string): TenantPrincipal => ({
   tenant,
@@ -151,20 +130,8 @@ export async function runSweeper(options: SweeperOptions = {}): Promise<BenchRes
   const rounds = options.rounds ?? 2;
   const started = performance.now();
   const failures: string[] = [];
-  const temp = benchTempDir('bench-sweeper-');
-  const root = join(temp.path, 'objects');
-  const dynamo = await startDynamoDbLocal();
-  const restoreEnv = applyEnv({
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    TABLE_NAME: 'bench-sweeper',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    SIGNING_SECRET: randomBytes(32).toString('hex'),
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-    THUMBNAIL_EAGER_SIZES: '',
-    STORAGES: JSON.stringify({ 'storages.Default': { type: 'local-disk', root } }),
-  });
+  const service = await startInProcessService('bench-sweeper-', 'bench-sweeper');
+  const root = service.root;
   const { readdirSync } = await import('node:fs');
   const objectsLeft = () => {
     let n = 0;
@@ -180,9 +147,6 @@ export async function runSweeper(options: SweeperOptions = {}): Promise<BenchRes
     return n;
   };
   try {
-    const client = new DynamoDBClient({ region: 'us-east-1', endpoint: dynamo.endpoint });
-    await ensureTable(client, getConfig().tableName);
-    client.destroy();
     const algorithms: Algorithm[] = [
       { name: 'per item (before)', sweep: sweepPerItem },
       { name: 'batched (now)', sweep: sweepAsItIs },
@@ -300,8 +264,6 @@ export async function runSweeper(options: SweeperOptions = {}): Promise<BenchRes
       elapsedMs: performance.now() - started,
     };
   } finally {
-    restoreEnv();
-    await dynamo.stop();
-    temp.remove();
+    await service.stop();
   }
 }

@@ -1,4 +1,4 @@
-import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { getConfig } from '../config';
 import { db, tableName } from './client';
 import { quotaKey } from './items';
@@ -10,12 +10,12 @@ export { quotaKey };
  * A tenant's counter may be spread over QUOTA_SHARDS items (docs/decisions.md, "A hot tenant"):
  * shard 0 is `Q#{tenant}` (it holds the limit), shard k > 0 is `Q#{tenant}#{k}`, a partition of its
  * own. The shards' free bytes always sum to limit - used - reserved, and a reservation needs free
- * bytes on its own shard. Shards k > 0 only ever hold free bytes moved to them from shard 0 or
- * another shard that had them (`borrowAllowance`), or given back by their own sessions' commits, so
- * they never go below 0; shard 0 is the only one a lowered limit or a recount can take below 0,
- * and those take every other shard's free bytes back to shard 0 first. So while the tenant is
- * within its limit, no reservation can pass it, however many shards. Releases (deletes, expiry)
- * go to shard 0. Usage is the sum of the shards.
+ * bytes on its own shard. Shards k > 0 only ever hold free bytes moved to them from a shard that
+ * had them (`borrowAllowance`, `spreadFree` when the counter is made, its limit changes or it is
+ * recounted) or given back by their own sessions' commits, so they never go below 0; only shard 0
+ * can (a lowered limit, a recount), and then the spread gives no room to any shard. So while the
+ * tenant is within its limit, no reservation can pass it, however many shards. Releases (deletes,
+ * expiry) go to shard 0. Usage is the sum of the shards.
  */
 export const quotaShardKey = (tenant: string, shard: number) =>
   shard === 0 ? quotaKey(tenant) : { pk: `Q#${tenant}#${shard}`, sk: '-' };
@@ -122,6 +122,62 @@ export async function ensureQuota(tenant: string): Promise<void> {
     );
   } catch (e) {
     if (!isConditionalCheckFailed(e)) throw e;
+    return;
+  }
+  // A new sharded counter: every shard gets its share of the room at once.
+  if (quotaShards() > 1) await spreadFree(tenant).catch(() => undefined);
+}
+
+/**
+ * Spreads a sharded counter's free bytes evenly over its shards (after a limit change, when
+ * `limitBytes` is given, in the same transaction): each shard's change conditioned on the free
+ * bytes read, so a reservation in between fails it (false) rather than being undone. The sum
+ * stays limit - used - reserved; a tenant over its limit gets no room on any shard (all on 0).
+ */
+async function spreadFree(tenant: string, limit?: { from: number; to: number }): Promise<boolean> {
+  const shards = await readShards(tenant);
+  const free = shards.map((item) => item?.freeBytes ?? 0);
+  const total = free.reduce((a, b) => a + b, 0) + (limit ? limit.to - limit.from : 0);
+  const share = total > 0 ? Math.floor(total / shards.length) : 0;
+  const items: TransactItem[] = shards.map((item, shard): TransactItem => {
+    const target = shard === 0 ? total - share * (shards.length - 1) : share;
+    const change = target - (free[shard] ?? 0);
+    if (shard === 0) {
+      return {
+        Update: {
+          TableName: tableName(),
+          Key: quotaShardKey(tenant, 0),
+          UpdateExpression: `${limit ? 'SET limitBytes = :new ' : ''}ADD freeBytes :change, rev :one`,
+          ConditionExpression: `freeBytes = :free${limit ? ' AND limitBytes = :old' : ''}`,
+          ExpressionAttributeValues: {
+            ':change': change,
+            ':free': free[0] ?? 0,
+            ':one': 1,
+            ...(limit ? { ':new': limit.to, ':old': limit.from } : {}),
+          },
+        },
+      };
+    }
+    return {
+      Update: {
+        TableName: tableName(),
+        Key: quotaShardKey(tenant, shard),
+        UpdateExpression: 'ADD freeBytes :change, allowanceBytes :change, rev :one',
+        ConditionExpression: item ? 'freeBytes = :free' : 'attribute_not_exists(pk)',
+        ExpressionAttributeValues: {
+          ':change': change,
+          ':one': 1,
+          ...(item ? { ':free': free[shard] ?? 0 } : {}),
+        },
+      },
+    };
+  });
+  try {
+    await transactWrite(items);
+    return true;
+  } catch (e) {
+    if (isConditionFailed(e)) return false;
+    throw e;
   }
 }
 
@@ -174,27 +230,16 @@ export async function setLimit(tenant: string, limitBytes: number): Promise<Usag
   await ensureQuota(tenant);
   for (let attempt = 0; attempt < 20; attempt++) {
     const current = await getUsage(tenant);
-    // A sharded counter takes every shard's free bytes back to shard 0 with the change, so a lowered
-    // limit binds at once (shards would otherwise keep room the new limit does not have).
-    const shards = quotaShards() > 1 ? await readShards(tenant) : [];
-    const reclaim = shards
-      .map((item, shard) => ({ shard, free: item?.freeBytes ?? 0 }))
-      .filter(({ shard, free }) => shard > 0 && free > 0);
-    const reclaimed = reclaim.reduce((sum, r) => sum + r.free, 0);
-    const items: TransactItem[] = [
-      ...reclaim.map(
-        ({ shard, free }): TransactItem => ({
-          Update: {
-            TableName: tableName(),
-            Key: quotaShardKey(tenant, shard),
-            UpdateExpression: 'ADD freeBytes :neg, allowanceBytes :neg, rev :one',
-            ConditionExpression: 'freeBytes = :free',
-            ExpressionAttributeValues: { ':neg': -free, ':free': free, ':one': 1 },
-          },
-        }),
-      ),
-      {
-        Update: {
+    // A sharded counter spreads its room again with the change, so a lowered limit binds at once
+    // (shards would otherwise keep room the new limit does not have).
+    if (quotaShards() > 1) {
+      if (await spreadFree(tenant, { from: current.limitBytes, to: limitBytes }))
+        return { ...current, limitBytes };
+      continue;
+    }
+    try {
+      await db().send(
+        new UpdateCommand({
           TableName: tableName(),
           Key: quotaKey(tenant),
           UpdateExpression: 'SET limitBytes = :new ADD freeBytes :delta, rev :one',
@@ -202,17 +247,14 @@ export async function setLimit(tenant: string, limitBytes: number): Promise<Usag
           ExpressionAttributeValues: {
             ':new': limitBytes,
             ':old': current.limitBytes,
-            ':delta': limitBytes - current.limitBytes + reclaimed,
+            ':delta': limitBytes - current.limitBytes,
             ':one': 1,
           },
-        },
-      },
-    ];
-    try {
-      await transactWrite(items);
+        }),
+      );
       return { ...current, limitBytes };
     } catch (e) {
-      if (!isConditionFailed(e)) throw e;
+      if (!isConditionalCheckFailed(e)) throw e;
     }
   }
   throw new Error('quota limit changed concurrently too often');
@@ -276,6 +318,8 @@ export async function writeTotals(
     if (isConditionFailed(e)) return null;
     throw e;
   }
+  // Its room back on every shard (best effort: a shard without room borrows anyway).
+  if (quotaShards() > 1) await spreadFree(tenant).catch(() => undefined);
   const state = await getQuotaState(tenant);
   return {
     tenant,
@@ -298,8 +342,11 @@ export async function borrowAllowance(tenant: string, shard: number, bytes: numb
   const free = shards.map((item) => item?.freeBytes ?? 0);
   const total = free.reduce((a, b) => a + b, 0);
   if (total < bytes) return false;
-  let need = bytes - Math.max(0, free[shard] ?? 0);
-  if (need <= 0) return true;
+  const short = bytes - Math.max(0, free[shard] ?? 0);
+  if (short <= 0) return true;
+  // More than this reservation needs while the tenant has plenty (a share of what is free), so the
+  // shard's next reservations need no borrowing; only what is needed when room runs short.
+  let need = Math.max(short, Math.floor(total / (2 * shards.length)));
   const moves: { from: number; amount: number }[] = [];
   // From the shards with the most room first: few items, few later borrowings.
   for (const from of free.map((_, k) => k).sort((a, b) => (free[b] ?? 0) - (free[a] ?? 0))) {

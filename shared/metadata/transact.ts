@@ -15,6 +15,9 @@ export class ConditionFailed extends Error {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What transactions met in this process (benchmarks read it): conflicts retried, and those past every retry. */
+export const transactStats = { transactions: 0, conflicts: 0, gaveUp: 0 };
+
 /**
  * TransactWriteItems with retries on TransactionConflict (two transactions touching the same item
  * at once): DynamoDB cancels one of them, and retrying with jittered backoff is the documented
@@ -23,6 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The SDK fills in a ClientRequestToken, so its own retries of one call are idempotent.
  */
 export async function transactWrite(items: TransactItem[], attempts = 12): Promise<void> {
+  transactStats.transactions++;
   for (let attempt = 1; ; attempt++) {
     try {
       await db().send(new TransactWriteCommand({ TransactItems: items }));
@@ -34,7 +38,11 @@ export async function transactWrite(items: TransactItem[], attempts = 12): Promi
       if (failed.some(Boolean)) throw new ConditionFailed(failed);
       const conflict = reasons.some((r) => r.Code === 'TransactionConflict');
       if (!conflict) throw e;
-      if (attempt >= attempts) throw serviceBusy(e);
+      transactStats.conflicts++;
+      if (attempt >= attempts) {
+        transactStats.gaveUp++;
+        throw serviceBusy(e);
+      }
       await sleep(Math.random() * Math.min(1000, 10 * 2 ** attempt));
     }
   }
