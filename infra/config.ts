@@ -114,6 +114,8 @@ export const stackConfigSchema = z.object({
     .regex(/^[^=\s]+=[^=\s]+$/, 'must look like claim=value, e.g. cognito:groups=storage-operators')
     .optional(),
   defaultQuotaBytes: posInt.optional(),
+  /** Items each tenant's quota counter is spread over (docs/decisions.md, "A hot tenant"); only ever raise it. */
+  quotaShards: posInt.max(64).optional(),
   maxFileBytes: posInt.optional(),
   allowedContentTypes: z.string().min(1).optional(),
   presignTtlSeconds: posInt.optional(),

@@ -119,6 +119,7 @@ export class StorageStack extends Stack {
     };
     const optional: Record<string, string | number | undefined> = {
       DEFAULT_QUOTA_BYTES: config.defaultQuotaBytes,
+      QUOTA_SHARDS: config.quotaShards,
       MAX_FILE_BYTES: config.maxFileBytes,
       ALLOWED_CONTENT_TYPES: config.allowedContentTypes,
       PRESIGN_TTL_SECONDS: config.presignTtlSeconds,
