@@ -255,7 +255,10 @@ const envSchema = z.object({
       ),
     '120x120',
   ),
-  /** A long-lived process (the local server) renders the eager sizes itself, in the background. */
+  /**
+   * A long-lived process (the local server) renders the eager sizes itself, in the background, and
+   * keeps a thumbnail it rendered for a request after answering it.
+   */
   BACKGROUND_THUMBNAILS: z._default(z.enum(['true', 'false']), 'false'),
   /**
    * Items a tenant's quota counter is spread over (1: one counter). More shards let one busy

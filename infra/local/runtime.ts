@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { getConfig } from '../../shared/config';
 import { ensureTable } from '../../shared/metadata/ensure-table';
+import { backgroundSettled } from '../../shared/service/background';
 import { NOTIFIED_PREFIXES } from '../../shared/service/keys';
 import { startBackgroundThumbnails } from './background-thumbnails';
 import { loadDevSecrets } from './dev-secrets';
@@ -117,7 +118,9 @@ export async function startLocalRuntime(options: {
         clearTimeout(timer);
         http.closeAllConnections();
         await new Promise((r) => http.close(r));
-        await thumbnails?.stop();
+        thumbnails?.stop();
+        // Renders and writes requests started and did not wait for (thumbnails kept after their answer).
+        await backgroundSettled();
         // Invocations still running need the table; pending retries are dropped.
         await emulator?.stopEvents();
         await dynamo?.stop();

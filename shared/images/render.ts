@@ -7,7 +7,7 @@ import type { OutputFormat, SourceFormat, ThumbnailSpec } from './thumbnail-spec
  * source's bytes (checked by the caller from the record), its format (by magic bytes, before this
  * runs: SVG and every format outside thumbnail-spec's IMAGE_FORMATS never reaches sharp, so no XML
  * parser runs and no external reference is followed), its pixels (read from the header before
- * anything is decoded), and the render's time.
+ * anything is decoded: libvips refuses the image from its header), and the render's time.
  */
 
 let loaded: Promise<(input: Buffer | string, options: SharpOptions) => Sharp> | undefined;
@@ -56,21 +56,6 @@ export async function renderThumbnail(
   const sharp = await loadSharp();
   const input = (limitInputPixels: number | false) =>
     sharp(source, { failOn: 'error', limitInputPixels, autoOrient: true, animated: false, pages: 1 });
-  let width: number | undefined;
-  let height: number | undefined;
-  try {
-    // The header alone: the pixel count is checked here, with its own answer, before any decode.
-    ({ width, height } = await input(false).metadata());
-  } catch (e) {
-    throw unreadable(e);
-  }
-  if (!width || !height) throw unreadable(new Error('no dimensions'));
-  if (width * height > limits.maxPixels) {
-    throw new AppError(
-      'IMAGE_TOO_MANY_PIXELS',
-      `The image has ${width}x${height} pixels; thumbnails are made of images up to ${limits.maxPixels} pixels`,
-    );
-  }
   const fit: keyof FitEnum = spec.fit;
   let pipeline = input(limits.maxPixels)
     .resize(spec.width, spec.height, { fit })
@@ -97,6 +82,8 @@ export async function renderThumbnail(
   try {
     return await pipeline.toBuffer();
   } catch (e) {
+    // libvips checks the pixel count from the header, before it decodes anything.
+    if (/pixel limit/i.test((e as Error).message)) throw await tooManyPixels(input(false), limits, e);
     if (/timeout/i.test((e as Error).message)) {
       throw new AppError(
         'IMAGE_RENDER_TIMEOUT',
@@ -107,4 +94,16 @@ export async function renderThumbnail(
     }
     throw unreadable(e);
   }
+}
+
+/** The answer to an image over the pixel limit, with its dimensions (a header read, on this rare path). */
+async function tooManyPixels(image: Sharp, limits: RenderLimits, cause: unknown): Promise<AppError> {
+  const { width, height } = await image.metadata().catch(() => ({ width: undefined, height: undefined }));
+  const size = width && height ? ` ${width}x${height}` : ' more';
+  return new AppError(
+    'IMAGE_TOO_MANY_PIXELS',
+    `The image has${size} pixels; thumbnails are made of images up to ${limits.maxPixels} pixels`,
+    undefined,
+    { cause },
+  );
 }

@@ -1,4 +1,5 @@
 import { AppError } from '../errors';
+import { fileTypeOf } from '../file-type';
 
 /**
  * What a thumbnail is, without rendering it (no sharp here: links and previews use this too):
@@ -105,8 +106,7 @@ export const canonicalSpec = (spec: ThumbnailSpec) =>
 
 /** The image format the magic bytes show, or undefined for anything that is not an image this renders. */
 export async function sniffImage(head: Buffer): Promise<SourceFormat | undefined> {
-  const { fileTypeFromBuffer } = await import('file-type');
-  const ext = (await fileTypeFromBuffer(head))?.ext;
+  const ext = (await fileTypeOf(head))?.ext;
   return ext ? IMAGE_FORMATS[ext] : undefined;
 }
 

@@ -3,6 +3,7 @@ import { buffer } from 'node:stream/consumers';
 import type { StorageBackend } from '../backends/contract';
 import { getConfig } from '../config';
 import { AppError } from '../errors';
+import { fileTypeOf } from '../file-type';
 import { assertTypeAllowed } from './validate';
 
 /** What file-type reads of a file to know its type. */
@@ -47,9 +48,7 @@ export async function readHead(backend: StorageBackend, key: string, size: numbe
  */
 export async function assertBytesAllowed(head: Buffer): Promise<void> {
   if (!typesRestricted() || head.length === 0) return;
-  // Loaded on first use: only deployments that restrict types pay for it.
-  const { fileTypeFromBuffer } = await import('file-type');
-  const sniffed = (await fileTypeFromBuffer(head))?.mime;
+  const sniffed = (await fileTypeOf(head))?.mime;
   if (!sniffed) return;
   try {
     assertTypeAllowed(sniffed);

@@ -17,6 +17,7 @@ import {
 import { logger } from '../logger';
 import { getFileRecord, markThumbnailReady, reserveThumbnail } from '../metadata/files';
 import { type FileRecord, isExpired, thumbnailKey } from '../metadata/items';
+import { runInBackground } from './background';
 import { openShared, type SharedAccess, thumbnailOpens } from './links';
 
 /** What answers a thumbnail request. */
@@ -61,7 +62,14 @@ export async function openThumbnail(input: {
   }
 
   const source = await loadSource(record, backend);
-  const { bytes, format, variant } = await renderVariant(record, backend, source, input.spec, input.accept);
+  const { bytes, format, variant } = await renderVariant(
+    record,
+    backend,
+    source,
+    input.spec,
+    input.accept,
+    true,
+  );
   return { ...answer, etag: etagOf(record, variant), contentType: mimeOf(format), from: 'render', bytes };
 }
 
@@ -97,24 +105,35 @@ async function loadSource(record: FileRecord, backend: StorageBackend): Promise<
   return { input: path ?? bytes, format };
 }
 
-/** Renders one variant and keeps it where the file may have one more. */
+/**
+ * Renders one variant and keeps it where the file may have one more. A request's render is
+ * answered as soon as it exists where the process outlives the answer (the local server): the
+ * variant is reserved, written and marked ready after it. In Lambda, and for the eager sizes, the
+ * keeping is awaited, with the reservation made while the render runs.
+ */
 async function renderVariant(
   record: FileRecord,
   backend: StorageBackend,
   source: Source,
   spec: ThumbnailSpec,
   accept: string | undefined,
+  answering: boolean,
 ): Promise<{ bytes: Buffer; format: OutputFormat; variant: string }> {
   const config = getConfig().thumbnails;
   const format = outputFormat(spec.format, accept, source.format);
   const variant = variantName(spec, format);
-  // Reserved while it renders: the reservation is what makes the object the file's (see keep). A
-  // render that fails leaves its reservation: a slot of the cap with no object, which costs the
-  // file's removal nothing.
-  const [reservation, bytes] = await Promise.all([
-    reserveThumbnail(record, variant, source.format, config.maxVariants),
-    renderThumbnail(source.input, source.format, spec, format, config),
-  ]);
+  // The reservation is what makes the object the file's (see keep). A render that fails leaves
+  // its reservation: a slot of the cap with no object, which costs the file's removal nothing.
+  const reserve = () => reserveThumbnail(record, variant, source.format, config.maxVariants);
+  const render = () => renderThumbnail(source.input, source.format, spec, format, config);
+  if (answering && config.background) {
+    const bytes = await render();
+    runInBackground('keep a thumbnail', async () => {
+      if ((await reserve()) === 'reserved') await keep(record, backend, variant, bytes, format);
+    });
+    return { bytes, format, variant };
+  }
+  const [reservation, bytes] = await Promise.all([reserve(), render()]);
   if (reservation === 'reserved') await keep(record, backend, variant, bytes, format);
   return { bytes, format, variant };
 }
@@ -155,7 +174,14 @@ export async function renderEagerThumbnails(record: FileRecord): Promise<number>
   try {
     const source = await loadSource(record, backend);
     for (const size of sizes) {
-      await renderVariant(record, backend, source, { ...DEFAULT_SPEC, ...size, format: 'webp' }, undefined);
+      await renderVariant(
+        record,
+        backend,
+        source,
+        { ...DEFAULT_SPEC, ...size, format: 'webp' },
+        undefined,
+        false,
+      );
       rendered++;
     }
   } catch (e) {

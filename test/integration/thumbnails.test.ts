@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resetConfig } from '../../shared/config';
 import { parseThumbnailSpec, type ThumbnailSpec } from '../../shared/images/thumbnail-spec';
 import { getFileRecord } from '../../shared/metadata/files';
 import type { FileRecord } from '../../shared/metadata/items';
 import { auditTenant } from '../../shared/service/audit';
+import { backgroundSettled } from '../../shared/service/background';
 import { createLink } from '../../shared/service/links';
 import { deleteFile } from '../../shared/service/remove';
 import { sweepExpired } from '../../shared/service/sweep';
@@ -401,6 +403,34 @@ describe('thumbnails: the cache', () => {
     expect(await removeFile(stale, 'deleted')).toBe(true);
     expect(thumbnailFiles().filter((f) => f.includes(record.id))).toEqual([]);
     expect(await violations(T, { settled: false })).toEqual([]);
+  });
+
+  it('where the process outlives the answer (BACKGROUND_THUMBNAILS), a miss is answered first and kept after it; a file removed meanwhile keeps nothing', async () => {
+    process.env.BACKGROUND_THUMBNAILS = 'true';
+    resetConfig();
+    try {
+      const record = await store('c/later-kept.jpg', await photo(200, 100), 'image/jpeg');
+      const miss = await thumbnail('c/later-kept.jpg', { width: '40', height: '20' });
+      expect(miss.from).toBe('render');
+      await backgroundSettled();
+      const kept = await getFileRecord(T, 'storages.Default', 'c/later-kept.jpg');
+      expect(kept?.thumbnailsReady).toEqual(['40x20-cover-q80.jpeg']);
+      expect(thumbnailFiles().filter((f) => f.includes(record.id))).toHaveLength(1);
+      const hit = await thumbnail('c/later-kept.jpg', { width: '40', height: '20' });
+      expect(hit.from).toBe('cache');
+      expect((await bytesOf(hit)).equals(await bytesOf(miss))).toBe(true);
+
+      // Deleted between the answer and the keeping: the reservation finds another file (none).
+      const gone = await store('c/gone-first.jpg', await photo(200, 100), 'image/jpeg');
+      await thumbnail('c/gone-first.jpg', { width: '40', height: '20' });
+      await deleteFile(T, undefined, 'c/gone-first.jpg');
+      await backgroundSettled();
+      expect(thumbnailFiles().filter((f) => f.includes(gone.id))).toEqual([]);
+      expect(await violations(T, { settled: false })).toEqual([]);
+    } finally {
+      delete process.env.BACKGROUND_THUMBNAILS;
+      resetConfig();
+    }
   });
 
   it("the audit counts a file's thumbnails as its own and finds one that nothing owns", async () => {

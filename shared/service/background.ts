@@ -1,0 +1,24 @@
+import { logger } from '../logger';
+
+/**
+ * Work a long-lived process (the local server) finishes after it has answered: what a request
+ * started but its client need not wait for. Lambda has no "after": a function frozen once it
+ * returns would never finish it, so there the same work is awaited before the answer (the caller
+ * decides by configuration). stop() of the local runtime waits for what is still running.
+ */
+const running = new Set<Promise<void>>();
+
+export function runInBackground(what: string, task: () => Promise<unknown>): void {
+  const done: Promise<void> = task()
+    .then(
+      () => undefined,
+      (e: unknown) => logger.warn(`background work failed: ${what}`, { error: e as Error }),
+    )
+    .finally(() => running.delete(done));
+  running.add(done);
+}
+
+/** Resolves once the work running now (and any it started) has ended. */
+export async function backgroundSettled(): Promise<void> {
+  while (running.size > 0) await Promise.allSettled([...running]);
+}
