@@ -32,21 +32,34 @@ const PATH = 'bench/latency/record.txt';
 
 type Handler = (event: unknown, context: Context) => Promise<{ statusCode?: number; body?: unknown }>;
 
-/** The event API Gateway (HTTP API, JWT authorizer) gives the function for `method path`. */
-function apiEvent(method: string, routePath: string, path: string, body?: Buffer) {
-  const rawPath = routePath.replace('{path+}', path);
+/**
+ * The event API Gateway (HTTP API, JWT authorizer) gives the function for `method path`: a
+ * `{path+}` route gets `path`, and the request may carry a query string and a body.
+ */
+export function apiEvent(
+  method: string,
+  routePath: string,
+  path: string | undefined,
+  body?: Buffer,
+  options: { query?: Record<string, string>; contentType?: string } = {},
+) {
+  const rawPath = path === undefined ? routePath : routePath.replace('{path+}', path);
+  const rawQueryString = new URLSearchParams(options.query ?? {}).toString();
   const now = new Date();
   return {
     version: '2.0',
     routeKey: `${method} ${routePath}`,
     rawPath,
-    rawQueryString: '',
+    rawQueryString,
+    ...(options.query ? { queryStringParameters: options.query } : {}),
     headers: {
       host: 'bench.local',
       'user-agent': 'bench',
-      ...(body ? { 'content-type': 'text/plain', 'content-length': String(body.length) } : {}),
+      ...(body
+        ? { 'content-type': options.contentType ?? 'text/plain', 'content-length': String(body.length) }
+        : {}),
     },
-    pathParameters: { path },
+    ...(path === undefined ? {} : { pathParameters: { path } }),
     requestContext: {
       accountId: 'bench',
       apiId: 'bench',

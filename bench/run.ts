@@ -7,13 +7,14 @@
  * a missed speed or memory goal.
  *
  *   npm run bench                          all benchmarks, 1 GiB for (b)
- *   npm run bench -- --only a,c            some of them (a, b, c, d, e, f, g)
+ *   npm run bench -- --only a,c            some of them (a to j)
  *   BENCH_LARGE_BYTES=256M npm run bench   a smaller file for (b) (bytes, or with K/M/G = KiB/MiB/GiB)
  *   BENCH_MULTIPART_BYTES=256M npm run bench  a smaller file for (f), likewise
  *   BENCH_SOAK_SECONDS=20 npm run bench    a shorter soak (e) than 60 s; also BENCH_SOAK_WORKERS (8),
  *                                          BENCH_SOAK_SEED (1)
  *   BENCH_THUMB_MISSES=10 npm run bench    fewer thumbnail misses per format for (g) than 40; also
  *                                          BENCH_THUMB_HITS (200), BENCH_THUMB_ROUNDS (3)
+ *   BENCH_SMALL_CALLS=200 npm run bench    fewer measured calls per operation for (j) than 1000
  *   npm run bench -- --out /tmp/bench.md   write the report elsewhere
  */
 import { writeFileSync } from 'node:fs';
@@ -129,6 +130,14 @@ const benchmarks: Benchmark[] = [
     run: async () =>
       (await import('./hot-tenant')).runHotTenant({ uploads: positiveInt('BENCH_HOT_UPLOADS', 500) }),
   },
+  {
+    id: 'j',
+    title: 'small requests: upload, download, getObject, list 1000 and sign vs their raw calls',
+    run: async () =>
+      (await import('./small-requests')).runSmallRequests({
+        iterations: positiveInt('BENCH_SMALL_CALLS', 1000),
+      }),
+  },
 ];
 
 const unknown = [...(only ?? [])].filter((id) => !benchmarks.some((b) => b.id === id));
@@ -218,7 +227,7 @@ const report = [
   '',
   '```sh',
   'npm run bench                          # all, 1 GiB for (b); writes BENCHMARKS.md',
-  'npm run bench -- --only a,c            # some of them (a, b, c, d, e, f, g)',
+  'npm run bench -- --only a,c            # some of them (a to j)',
   'BENCH_LARGE_BYTES=256M npm run bench   # a smaller file for (b)',
   'BENCH_MULTIPART_BYTES=256M npm run bench  # a smaller file for (f)',
   'BENCH_SOAK_SECONDS=20 npm run bench    # a shorter soak (e); BENCH_SOAK_WORKERS, BENCH_SOAK_SEED',

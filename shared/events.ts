@@ -1,4 +1,5 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { withoutSdkLogging } from './aws-client';
 import { logger } from './logger';
 import type { FileRecord } from './metadata/items';
 
@@ -43,8 +44,8 @@ export async function emitFileEvents(type: FileEventType, records: FileRecord[])
 async function putEvents(bus: string, type: FileEventType, records: FileRecord[]): Promise<void> {
   try {
     // Loaded on first use, once per cold start: functions that never emit do not build the client.
-    client ??= import('@aws-sdk/client-eventbridge').then(
-      ({ EventBridgeClient }) => new EventBridgeClient({}),
+    client ??= import('@aws-sdk/client-eventbridge').then(({ EventBridgeClient }) =>
+      withoutSdkLogging(new EventBridgeClient({})),
     );
     const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
     const entries = records.map((record) => ({

@@ -1,8 +1,9 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import { constants, createReadStream, type Dirent } from 'node:fs';
 import {
   copyFile,
   link,
+  open,
   lstat,
   mkdir,
   readdir,
@@ -46,6 +47,17 @@ const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EM
 
 const errorCode = (e: unknown) => (e as NodeJS.ErrnoException).code;
 const missing = (e: unknown) => errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR';
+
+/** Renames a written temp file to its key's path, making the key's folders only when they are missing. */
+async function moveInto(temp: string, target: string): Promise<void> {
+  try {
+    await rename(temp, target);
+  } catch (e) {
+    if (errorCode(e) !== 'ENOENT') throw e;
+    await mkdir(dirname(target), { recursive: true });
+    await rename(temp, target);
+  }
+}
 const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export interface LocalDiskOptions {
@@ -108,8 +120,7 @@ export class LocalDiskBackend implements StorageBackend {
     // nothing. Never write a stored file in place: copies share its inode (see copy).
     const temp = await this.writeTemp(Buffer.isBuffer(body) ? Readable.from([body]) : body);
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await rename(temp, target);
+      await moveInto(temp, target);
     } catch (e) {
       await rm(temp, { force: true });
       throw e;
@@ -126,8 +137,14 @@ export class LocalDiskBackend implements StorageBackend {
   private async writeTemp(source: Readable, ...through: Transform[]): Promise<string> {
     const tempDir = join(this.root, TEMP_DIR);
     const temp = join(tempDir, randomUUID());
-    await mkdir(tempDir, { recursive: true });
-    const file = createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 });
+    // Opened before any byte is read (a failed body then always finds the file to remove), and the
+    // folder made only when it is missing: once per process, not once per object.
+    const handle = await open(temp, 'wx').catch(async (e: unknown) => {
+      if (!missing(e)) throw e;
+      await mkdir(tempDir, { recursive: true });
+      return open(temp, 'wx');
+    });
+    const file = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
     try {
       await pipeline([source, ...through, file]);
     } catch (e) {

@@ -20,6 +20,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { withoutSdkLogging } from '../aws-client';
 import { StorageError, type StorageErrorKind } from '../errors';
 import {
   chunks,
@@ -114,7 +115,7 @@ export class S3Backend implements StorageBackend {
           : undefined,
       ...options.clientConfig,
     };
-    this.client = new S3Client(config);
+    this.client = withoutSdkLogging(new S3Client(config));
     // Presigned requests are sent by browsers, which add no checksum: with the SDK's default
     // (WHEN_SUPPORTED) a presigned PUT would carry the CRC32 of an empty body and S3 would refuse it.
     const presignConfig: S3ClientConfig = {
@@ -122,14 +123,17 @@ export class S3Backend implements StorageBackend {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
-    this.uploadSigner = checksum === 'WHEN_REQUIRED' ? this.client : new S3Client(presignConfig);
+    this.uploadSigner =
+      checksum === 'WHEN_REQUIRED' ? this.client : withoutSdkLogging(new S3Client(presignConfig));
     this.downloadSigner = options.customDomain
-      ? new S3Client({
-          ...presignConfig,
-          endpoint: options.customDomain,
-          forcePathStyle: false,
-          bucketEndpoint: true,
-        })
+      ? withoutSdkLogging(
+          new S3Client({
+            ...presignConfig,
+            endpoint: options.customDomain,
+            forcePathStyle: false,
+            bucketEndpoint: true,
+          }),
+        )
       : this.uploadSigner;
     this.multipart = this.multipartUploads();
   }

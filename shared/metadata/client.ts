@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { withoutSdkLogging } from '../aws-client';
 import { getConfig } from '../config';
 import { failpoint, faultsEnabled } from '../faults';
 
@@ -9,7 +10,9 @@ let documentClient: DynamoDBDocumentClient | undefined;
 export function db(): DynamoDBDocumentClient {
   if (!documentClient) {
     const config = getConfig();
-    const client = new DynamoDBClient({ region: config.region, endpoint: config.dynamoEndpoint });
+    const client = withoutSdkLogging(
+      new DynamoDBClient({ region: config.region, endpoint: config.dynamoEndpoint }),
+    );
     if (faultsEnabled()) {
       // Fault-injection tests: `dynamodb.<Command>` fails (or never returns) where a test armed it.
       // Added inside the retry step, so an injected throttle is retried by the SDK like a real one.

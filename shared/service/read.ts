@@ -29,4 +29,8 @@ export async function findFile(
 
 export type Disposition = 'inline' | 'attachment';
 
-export const encodePath = (path: string) => path.split('/').map(encodeURIComponent).join('/');
+/** Characters a path segment keeps as they are in a URL (most paths are only these). */
+const URL_SAFE = /^[A-Za-z0-9/._~-]*$/;
+
+export const encodePath = (path: string) =>
+  URL_SAFE.test(path) ? path : path.split('/').map(encodeURIComponent).join('/');

@@ -8,8 +8,8 @@ import { LocalDiskBackend } from '../../shared/backends/local-disk';
 
 /**
  * The real file system in a temp folder, seen through three hooks: which folders readdir reads,
- * link() failing with a chosen error code, as on a file system without hard links, and write
- * streams whose file opens late, as when the thread pool is busy.
+ * link() failing with a chosen error code, as on a file system without hard links, and files
+ * (write streams, or handles opened for them) that open late, as when the thread pool is busy.
  */
 const fsHooks = vi.hoisted(() => ({
   folders: [] as string[],
@@ -38,7 +38,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     fsHooks.linkFails
       ? Promise.reject(Object.assign(new Error(`link: ${fsHooks.linkFails}`), { code: fsHooks.linkFails }))
       : actual.link(existing, created);
-  return { ...actual, default: { ...actual, readdir, link }, readdir, link };
+  const open = async (...args: unknown[]) => {
+    if (fsHooks.openDelayMs) await new Promise((r) => setTimeout(r, fsHooks.openDelayMs));
+    return (actual.open as (...a: unknown[]) => Promise<unknown>)(...args);
+  };
+  return { ...actual, default: { ...actual, readdir, link, open }, readdir, link, open };
 });
 
 describe('local-disk list reads only the folder its prefix names', () => {
