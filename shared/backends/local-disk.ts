@@ -30,6 +30,7 @@ import type {
 
 const TYPE = 'local-disk';
 const TEMP_DIR = '.tmp';
+const READ_CHUNK_BYTES = 1024 * 1024;
 /**
  * The parts of multipart uploads, one folder per upload inside the temp folder: no key can name
  * it (no key holds a ".tmp" segment) and list() never walks it.
@@ -172,7 +173,11 @@ export class LocalDiskBackend implements StorageBackend {
   async get(key: string, range?: ByteRange): Promise<{ body: Readable; info: ObjectInfo }> {
     const info = await this.head(key);
     if (!info) throw this.notFound(key);
-    const body = createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : {});
+    // 1 MiB reads, not the default 64 KiB: a large download makes 16x fewer reads and socket writes.
+    const body = createReadStream(this.pathOf(key), {
+      highWaterMark: READ_CHUNK_BYTES,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
     return { body, info };
   }
 
