@@ -3,9 +3,9 @@ import { constants, createReadStream, type Dirent } from 'node:fs';
 import {
   copyFile,
   link,
-  open,
   lstat,
   mkdir,
+  open,
   readdir,
   readFile,
   rename,
