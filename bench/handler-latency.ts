@@ -4,20 +4,16 @@
  * Both read with ConsistentRead, like the handler does. The two alternate call by call, and the
  * order within each pair flips every iteration, so neither gets a warmer JIT, connection or GC state.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { startDynamoDbLocal } from '../infra/local/dynamodb-local';
 import { lambdaContext } from '../infra/local/server';
 import { TENANT_SCOPES } from '../infra/local/tokens';
-import { resetStorages } from '../shared/backends/registry';
-import { getConfig, resetConfig } from '../shared/config';
-import { db, resetDb, tableName } from '../shared/metadata/client';
-import { ensureTable } from '../shared/metadata/ensure-table';
+import { getConfig } from '../shared/config';
+import { db, tableName } from '../shared/metadata/client';
 import { fileKey } from '../shared/metadata/items';
-import { type BenchResult, benchTempDir, fmtMs, fmtRatio, mean, percentile, table } from './report';
+import { startInProcessService } from './in-process';
+import { type BenchResult, fmtMs, fmtRatio, mean, percentile, table } from './report';
 
 export interface HandlerLatencyOptions {
   /** Measured calls of each kind. */
@@ -79,49 +75,13 @@ export function apiEvent(
   };
 }
 
-/** Sets the variables the Lambda would get; returns a function that puts the old values back. */
-function applyEnv(vars: Record<string, string>): () => void {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  const reset = () => {
-    resetConfig();
-    resetStorages();
-    resetDb();
-  };
-  reset();
-  return () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    reset();
-  };
-}
-
 export async function runHandlerLatency(options: HandlerLatencyOptions = {}): Promise<BenchResult> {
   const iterations = options.iterations ?? 3000;
   const warmup = options.warmup ?? 500;
   const started = performance.now();
   const failures: string[] = [];
-  const temp = benchTempDir('bench-latency-');
-  const root = temp.path;
-  const dynamo = await startDynamoDbLocal();
-  const restoreEnv = applyEnv({
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    TABLE_NAME: 'bench-latency',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    SIGNING_SECRET: randomBytes(32).toString('hex'),
-    PUBLIC_BASE_URL: 'http://localhost:3000',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-    STORAGES: JSON.stringify({ 'storages.Default': { type: 'local-disk', root: join(root, 'objects') } }),
-  });
+  const service = await startInProcessService('bench-latency-', 'bench-latency');
   try {
-    const client = new DynamoDBClient({ region: 'us-east-1', endpoint: dynamo.endpoint });
-    await ensureTable(client, getConfig().tableName);
-    client.destroy();
-
     // Loaded after the environment is set: the Powertools logger reads its level at import.
     const upload = (await import('../functions/upload-object')).handler as unknown as Handler;
     const getRecord = (await import('../functions/get-file-record')).handler as unknown as Handler;
@@ -240,8 +200,6 @@ export async function runHandlerLatency(options: HandlerLatencyOptions = {}): Pr
       elapsedMs: performance.now() - started,
     };
   } finally {
-    restoreEnv();
-    await dynamo.stop();
-    temp.remove();
+    await service.stop();
   }
 }

@@ -232,6 +232,7 @@ const report = [
   'BENCH_MULTIPART_BYTES=256M npm run bench  # a smaller file for (f)',
   'BENCH_SOAK_SECONDS=20 npm run bench    # a shorter soak (e); BENCH_SOAK_WORKERS, BENCH_SOAK_SEED',
   'BENCH_THUMB_MISSES=10 npm run bench    # fewer thumbnail misses (g); BENCH_THUMB_HITS, BENCH_THUMB_ROUNDS',
+  'BENCH_SMALL_CALLS=200 npm run bench    # fewer measured calls per operation (j) than 1000',
   'npm run bench -- --out /tmp/bench.md   # write the report elsewhere',
   '```',
   '',

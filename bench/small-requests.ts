@@ -13,7 +13,7 @@
  */
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, stat } from 'node:fs/promises';
+import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { lambdaContext } from '../infra/local/server';
@@ -147,7 +147,7 @@ export async function runSmallRequests(options: SmallRequestOptions = {}): Promi
       if (!md5 || !sha) throw new Error('no digest');
       const target = join(root, 'raw', `${i}.txt`);
       await rename(temp, target).catch(async () => {
-        await (await import('node:fs/promises')).mkdir(join(root, 'raw'), { recursive: true });
+        await mkdir(join(root, 'raw'), { recursive: true });
         await rename(temp, target);
       });
       await stat(target);

@@ -33,6 +33,7 @@ import {
   startChildServer,
 } from './local-server';
 import { type BenchResult, benchTempDir, fmtMB, fmtMs, fmtRatio, mean, percentile, table } from './report';
+import { prng } from './soak-model';
 
 export interface ThumbnailBenchOptions {
   /** Timed misses (and as many bare renders) per format (BENCH_THUMB_MISSES; 40 by default). */
@@ -75,18 +76,6 @@ interface Fixture {
   format: SourceFormat;
   file: string;
   bytes: number;
-}
-
-/** A small deterministic PRNG (mulberry32): the same fixtures, of the same sizes, every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -1,6 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -257,6 +266,18 @@ const installs = new Map<string, Promise<string>>();
  * name the sources relative to the output) come out the same.
  */
 export const prebuiltDir = (assemblyDir: string, fn: string) => join(assemblyDir, `.prebuilt-${fn}`);
+
+/**
+ * In a construct's tryBundle: moves the asset `name` the app built ahead (prebuiltDir) into CDK's
+ * bundling folder. False when there is none (the asset is then built there and then).
+ */
+export function takePrebuilt(outputDir: string, name: string): boolean {
+  const prebuilt = prebuiltDir(dirname(outputDir), name);
+  if (!existsSync(prebuilt)) return false;
+  for (const file of readdirSync(prebuilt)) renameSync(join(prebuilt, file), join(outputDir, file));
+  rmSync(prebuilt, { recursive: true, force: true });
+  return true;
+}
 
 /**
  * Builds the assets of `fns` in this process, all at once, before CDK bundles them one by one

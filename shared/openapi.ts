@@ -57,6 +57,19 @@ const redirect: Answer = {
 const notModified: Answer = { description: 'If-None-Match names the current ETag', empty: true };
 
 /** One entry per function of the route table. */
+/** What an upload through the API can answer, however its body is sent (raw or a form). */
+const UPLOAD_ERRORS: ErrorCode[] = [
+  'INVALID_MD5',
+  'MD5_MISMATCH',
+  'INVALID_EXPIRES',
+  'INVALID_REQUEST',
+  'ALREADY_EXISTS',
+  'FILE_TOO_LARGE',
+  'QUOTA_EXCEEDED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'UPLOAD_TIMEOUT',
+];
+
 const operations: Record<string, Operation> = {
   'upload-object': {
     summary: 'uploadByFile: upload the raw body',
@@ -65,17 +78,7 @@ const operations: Record<string, Operation> = {
     query: s.uploadQuery,
     body: { bytes: 'The file' },
     answers: { 201: { description: 'The stored file', json: s.attachment } },
-    errors: [
-      'INVALID_MD5',
-      'MD5_MISMATCH',
-      'INVALID_EXPIRES',
-      'INVALID_REQUEST',
-      'ALREADY_EXISTS',
-      'FILE_TOO_LARGE',
-      'QUOTA_EXCEEDED',
-      'UNSUPPORTED_MEDIA_TYPE',
-      'UPLOAD_TIMEOUT',
-    ],
+    errors: UPLOAD_ERRORS,
   },
   'upload-form': {
     summary: 'uploadByFile from a multipart/form-data form',
@@ -84,17 +87,7 @@ const operations: Record<string, Operation> = {
     query: s.storageQuery,
     body: { form: true },
     answers: { 201: { description: 'The stored file', json: s.attachment } },
-    errors: [
-      'INVALID_MD5',
-      'MD5_MISMATCH',
-      'INVALID_EXPIRES',
-      'INVALID_REQUEST',
-      'ALREADY_EXISTS',
-      'FILE_TOO_LARGE',
-      'QUOTA_EXCEEDED',
-      'UNSUPPORTED_MEDIA_TYPE',
-      'UPLOAD_TIMEOUT',
-    ],
+    errors: UPLOAD_ERRORS,
   },
   'download-object': {
     summary: 'download: the file as an attachment',

@@ -44,7 +44,7 @@ export const isErrorCode = (value: unknown): value is ErrorCode =>
   typeof value === 'string' && Object.hasOwn(errorCodes, value);
 
 /** The service's code for what a status means when the answer is not the service's own JSON. */
-function codeForStatus(status: number): ErrorCode {
+export function codeForStatus(status: number): ErrorCode {
   switch (status) {
     case 400:
       return 'INVALID_REQUEST';

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { AssetHashType, DockerImage, Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -8,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { accessOf, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECONDS } from '../access';
-import { functionEntry, lambdaBundle, prebuiltDir, projectRoot } from '../bundling';
+import { functionEntry, lambdaBundle, projectRoot, takePrebuilt } from '../bundling';
 
 /**
  * The function's code asset: infra/bundling.ts's esbuild build, run locally (no Docker,
@@ -29,12 +28,7 @@ export function functionCode(fn: string): lambda.Code {
       local: {
         tryBundle(outputDir: string) {
           // Built ahead by the CDK app (infra/app.ts, prebuildAssets): only moved into place.
-          const prebuilt = prebuiltDir(dirname(outputDir), fn);
-          if (existsSync(prebuilt)) {
-            for (const file of readdirSync(prebuilt)) renameSync(join(prebuilt, file), join(outputDir, file));
-            rmSync(prebuilt, { recursive: true, force: true });
-            return true;
-          }
+          if (takePrebuilt(outputDir, fn)) return true;
           execFileSync(
             process.execPath,
             [

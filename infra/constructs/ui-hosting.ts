@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   AssetHashType,
   Aws,
@@ -19,26 +18,15 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
-import { prebuiltDir, projectRoot } from '../bundling';
+import type { OidcSettings, UiConfig as PageConfig } from '../../ui/src/config-types';
+import { projectRoot, takePrebuilt } from '../bundling';
 import { UI_ASSET } from '../ui-build';
 
 /** The sign-in settings of the UI's config.json (OIDC authorization code flow with PKCE). */
-export interface UiAuthConfig {
-  issuer: string;
-  clientId: string;
-  scopes: string[];
-  /** Given when known, so the UI need not read the issuer's discovery document. */
-  authorizationEndpoint?: string;
-  tokenEndpoint?: string;
-  logoutEndpoint?: string;
-}
+export type UiAuthConfig = OidcSettings;
 
 /** config.json next to the UI's index.html: the contract with ui/. In AWS there is no dev token. */
-export interface UiConfig {
-  apiUrl: string;
-  auth: UiAuthConfig | null;
-  devTokenUrl: null;
-}
+export type UiConfig = Omit<PageConfig, 'devTokenUrl'> & { devTokenUrl: null };
 
 /**
  * What the UI's pages may load. Scripts only from the distribution (no inline script: an injected
@@ -80,12 +68,7 @@ export function uiSource(): s3deploy.ISource {
       local: {
         tryBundle(outputDir: string) {
           // Built ahead by the CDK app (infra/app.ts, prebuildUi): only moved into place.
-          const prebuilt = prebuiltDir(dirname(outputDir), UI_ASSET);
-          if (existsSync(prebuilt)) {
-            for (const file of readdirSync(prebuilt)) renameSync(join(prebuilt, file), join(outputDir, file));
-            rmSync(prebuilt, { recursive: true, force: true });
-            return true;
-          }
+          if (takePrebuilt(outputDir, UI_ASSET)) return true;
           execFileSync(
             process.execPath,
             ['--import', 'tsx', join(projectRoot, 'infra', 'build-ui.ts'), outputDir],

@@ -1,3 +1,5 @@
+// One mapping of statuses to codes, the SDK's: the service's own tools read answers as its users do.
+import { codeForStatus } from '../../client/src/errors';
 import { type ErrorCode, RETRY_AFTER_SECONDS } from '../errors';
 
 /**
@@ -16,34 +18,6 @@ export interface ApiErrorAnswer {
   source: 'service' | 'gateway';
   /** Seconds to wait before trying again, from Retry-After, when the answer carries it. */
   retryAfterSeconds?: number;
-}
-
-/** The service's code for what API Gateway means by a status. */
-function gatewayCode(status: number): string {
-  switch (status) {
-    case 400:
-      return 'INVALID_REQUEST';
-    case 401:
-      return 'UNAUTHORIZED';
-    case 403:
-      return 'FORBIDDEN';
-    case 404:
-      return 'NOT_FOUND';
-    case 405:
-      return 'METHOD_NOT_ALLOWED';
-    case 413:
-      return 'FILE_TOO_LARGE';
-    case 429:
-      return 'THROTTLED';
-    case 431:
-      return 'HEADERS_TOO_LARGE';
-    // API Gateway's integration timeout (30 s) and its own unavailability: try again later.
-    case 503:
-    case 504:
-      return 'SERVICE_BUSY';
-    default:
-      return status >= 500 ? 'INTERNAL' : 'INVALID_REQUEST';
-  }
 }
 
 export function readApiError(
@@ -68,7 +42,7 @@ export function readApiError(
         }
       : {
           status,
-          code: gatewayCode(status),
+          code: codeForStatus(status),
           message: stringField(body, 'message') ?? `HTTP ${status}`,
           source: 'gateway',
         };

@@ -26,6 +26,16 @@ export async function serveThumbnail(request: ApiRequest, thumbnail: Thumbnail):
   if (matchesEtag(request.header('if-none-match'), thumbnail.etag)) return { status: 304, headers };
   const fileName = `${thumbnail.record.fileName.replace(/\.[^.]*$/, '')}.${thumbnail.contentType.slice(6)}`;
   const disposition = contentDisposition(fileName, { type: 'inline' });
+  const bytes = (body: Readable, size: number): HttpResult => ({
+    status: 200,
+    headers: {
+      ...headers,
+      'content-type': thumbnail.contentType,
+      'content-disposition': disposition,
+      'content-length': String(size),
+    },
+    body,
+  });
   if (thumbnail.from === 'cache') {
     const { backend, key } = thumbnail;
     if (backend.capabilities.presignDownload) {
@@ -37,25 +47,7 @@ export async function serveThumbnail(request: ApiRequest, thumbnail: Thumbnail):
       if (url) return { status: 302, headers: { location: url, 'cache-control': 'no-store' } };
     }
     const { body, info } = await backend.get(key);
-    return {
-      status: 200,
-      headers: {
-        ...headers,
-        'content-type': thumbnail.contentType,
-        'content-disposition': disposition,
-        'content-length': String(info.size),
-      },
-      body,
-    };
+    return bytes(body, info.size);
   }
-  return {
-    status: 200,
-    headers: {
-      ...headers,
-      'content-type': thumbnail.contentType,
-      'content-disposition': disposition,
-      'content-length': String(thumbnail.bytes.length),
-    },
-    body: Readable.from([thumbnail.bytes]),
-  };
+  return bytes(Readable.from([thumbnail.bytes]), thumbnail.bytes.length);
 }

@@ -14,6 +14,10 @@ export const MAX_LIST_LIMIT = 1000;
  */
 type Position = { after: string } | { from: string };
 
+/** Where a page's query starts: at a key (`from`, inclusive) or past one (`after`), or at the prefix. */
+const startOf = (position: Position | undefined): { from?: string; after?: string } =>
+  position === undefined ? {} : 'from' in position ? { from: position.from } : { after: position.after };
+
 const encodeCursor = (position: Position) => Buffer.from(JSON.stringify(position)).toString('base64url');
 
 function decodeCursor(cursor: string, prefix: string): Position {
@@ -91,8 +95,7 @@ async function filesPage(
   position: Position | undefined,
   limit: number,
 ): Promise<Page> {
-  const from = position && 'from' in position ? position.from : undefined;
-  const after = position && 'after' in position ? position.after : undefined;
+  const { from, after } = startOf(position);
   const { records, last } = await queryFiles(tenant, storage, { prefix, from, after, limit });
   // A query from a key runs on past the prefix: the listing ends where the prefix does.
   const inPrefix = records.filter((r) => r.path.startsWith(prefix));
@@ -115,8 +118,7 @@ async function folderPage(
   limit: number,
 ): Promise<Page> {
   const page: Page = { records: [], prefixes: [] };
-  let from = position && 'from' in position ? position.from : undefined;
-  let after = position && 'after' in position ? position.after : undefined;
+  let { from, after } = startOf(position);
   for (;;) {
     const wanted = limit - page.records.length - page.prefixes.length;
     const { records, last } = await queryFiles(tenant, storage, { prefix, from, after, limit: wanted });

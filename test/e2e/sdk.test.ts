@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pageBytes, sha256 } from '../helpers/browser-upload';
 import { type StartedServer, startServer } from '../helpers/local-server';
 
 /**
@@ -36,20 +37,13 @@ async function ensureClientBuilt() {
 
 /** Deterministic bytes with a text head, so no magic-byte sniffing ever takes them for a known type. */
 function testBytes(size: number, seed: number): Uint8Array {
-  const words = new Uint32Array(Math.ceil(size / 4));
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  const bytes = new Uint8Array(words.buffer, 0, size);
+  const page = pageBytes(size, seed);
+  // A plain Uint8Array, as the SDK hands bytes back (a Buffer would not equal one).
+  const bytes = new Uint8Array(page.buffer, page.byteOffset, size);
   bytes.set(new TextEncoder().encode('sdk test data\n').subarray(0, size));
   return bytes;
 }
 
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const md5 = (bytes: Uint8Array | string) => createHash('md5').update(bytes).digest('hex');
 
 /** The part number of a part PUT to a presigned URL (S3: partNumber, local disk: part), else undefined. */

@@ -412,6 +412,9 @@ describe('thumbnails: the cache', () => {
       const record = await store('c/later-kept.jpg', await photo(200, 100), 'image/jpeg');
       const miss = await thumbnail('c/later-kept.jpg', { width: '40', height: '20' });
       expect(miss.from).toBe('render');
+      // Answered first: checked before this test yields, while the keeping still waits on its
+      // reservation (a DynamoDB round trip), so the variant cannot be on the disk yet.
+      expect(thumbnailFiles().filter((f) => f.includes(record.id))).toEqual([]);
       await backgroundSettled();
       const kept = await getFileRecord(T, 'storages.Default', 'c/later-kept.jpg');
       expect(kept?.thumbnailsReady).toEqual(['40x20-cover-q80.jpeg']);

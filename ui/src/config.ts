@@ -1,25 +1,6 @@
-/**
- * The page's settings, read at startup from `config.json` next to index.html: the local server
- * answers it, in AWS the stack writes it.
- */
-export interface OidcSettings {
-  issuer: string;
-  clientId: string;
-  scopes: string[];
-  /** Absent: read from `${issuer}/.well-known/openid-configuration`. */
-  authorizationEndpoint?: string;
-  tokenEndpoint?: string;
-  logoutEndpoint?: string;
-}
+import type { OidcSettings, UiConfig } from './config-types';
 
-export interface UiConfig {
-  /** The API's base URL; "" = the page's own origin. */
-  apiUrl: string;
-  /** The OIDC issuer to sign in with (authorization code + PKCE); null: token paste (and the dev token) only. */
-  auth: OidcSettings | null;
-  /** One machine only: a URL answering `{ token }`, a ready dev token. */
-  devTokenUrl: string | null;
-}
+export type { OidcSettings, UiConfig };
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 const optionalString = (v: unknown) => v === undefined || isString(v);
