@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ReadStream } from 'node:fs';
 import {
   createServer,
   type IncomingMessage,
@@ -15,6 +16,7 @@ import { errorResult, type LambdaResult } from '../../shared/http/api';
 import { allowStreamingResponse, attachRequestStream } from '../../shared/http/local-stream';
 import { fallbackRoute, matchRoute, type Route, routeKey } from '../../shared/routes';
 import { isDocsPath, serveDocs } from './docs-page';
+import { sendFile } from './send-file';
 import { LOCAL_STATIC_PREFIX, serveStatic } from './static-files';
 import { verifyDevToken } from './tokens';
 import { createUiPage, isUiPath } from './ui-page';
@@ -155,6 +157,11 @@ async function writeResult(req: IncomingMessage, res: ServerResponse, result: La
   const body = result.body;
   if (body instanceof Readable) {
     res.writeHead(result.statusCode ?? 200, headers);
+    if (body instanceof ReadStream) {
+      // A stored file (local disk): sent through reused buffers.
+      await sendFile(body, res).catch(() => res.destroy());
+      return;
+    }
     body.on('error', () => res.destroy());
     body.pipe(res);
     return;
