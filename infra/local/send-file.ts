@@ -1,5 +1,4 @@
-import type { ReadStream } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type ReadStream, read } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 
 /**
@@ -10,44 +9,60 @@ import type { ServerResponse } from 'node:http';
  * read into while the other is being written, and a buffer is read into again only once its write
  * has called back (the socket no longer needs its bytes). Buffers go back to a small pool after a
  * response that ended cleanly.
+ *
+ * The bytes are read from the stream's own descriptor (local disk opens the file in get, so that
+ * its size and bytes are those of one file), and the stream is destroyed afterwards, which closes it.
  */
 const CHUNK_BYTES = 1024 * 1024;
 const POOL_MAX = 8;
 const pool: Buffer[] = [];
 
 export async function sendFile(stream: ReadStream, res: ServerResponse): Promise<void> {
-  const { path } = stream;
   const first = (stream as { start?: number }).start ?? 0;
   const end = (stream as { end?: number }).end ?? Number.POSITIVE_INFINITY; // inclusive, like the stream's
-  // The stream was never read: it is dropped, and the file read here instead.
-  stream.destroy();
-  const handle = await open(path, 'r');
   try {
-    const last = Math.min(end, (await handle.stat()).size - 1);
-    if (last - first + 1 <= CHUNK_BYTES) {
-      // A small file (most thumbnails and records) in one read of its own size.
-      const buffer = Buffer.allocUnsafe(Math.max(0, last - first + 1));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, first);
-      res.end(buffer.subarray(0, bytesRead));
+    const fd = await descriptorOf(stream);
+    if (end - first + 1 <= CHUNK_BYTES) {
+      // A small file or range (most thumbnails and records) in one read of its own size.
+      const buffer = Buffer.allocUnsafe(Math.max(0, end - first + 1));
+      res.end(buffer.subarray(0, await readAt(fd, buffer, buffer.length, first)));
       return;
     }
-    await sendChunks(handle, res, first, last);
+    await sendChunks(fd, res, first, end);
   } finally {
-    await handle.close();
+    stream.destroy();
   }
 }
 
-async function sendChunks(handle: FileHandle, res: ServerResponse, first: number, last: number) {
+/** The stream's file descriptor: there already when it was made from an open file, else once it opens. */
+function descriptorOf(stream: ReadStream): Promise<number> {
+  const { fd } = stream as { fd?: number | null };
+  if (typeof fd === 'number') return Promise.resolve(fd);
+  return new Promise((resolve, reject) => {
+    stream.once('open', resolve);
+    stream.once('error', reject);
+  });
+}
+
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  if (length === 0) return Promise.resolve(0);
+  return new Promise((resolve, reject) =>
+    read(fd, buffer, 0, length, position, (e, bytesRead) => (e ? reject(e) : resolve(bytesRead))),
+  );
+}
+
+async function sendChunks(fd: number, res: ServerResponse, first: number, end: number) {
   const buffers = [
     pool.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES),
     pool.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES),
   ];
   const writes: (Promise<void> | undefined)[] = [undefined, undefined];
   let position = first;
-  for (let i = 0; position <= last && !res.destroyed; i = 1 - i) {
+  for (let i = 0; position <= end && !res.destroyed; i = 1 - i) {
     await writes[i];
     const buffer = buffers[i] as Buffer;
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK_BYTES, last - position + 1), position);
+    const wanted = Math.min(CHUNK_BYTES, end - position + 1);
+    const bytesRead = await readAt(fd, buffer, wanted, position);
     if (bytesRead === 0) break;
     position += bytesRead;
     writes[i] = new Promise<void>((resolve, reject) => {
@@ -55,6 +70,8 @@ async function sendChunks(handle: FileHandle, res: ServerResponse, first: number
     });
     // A write that fails is seen when its buffer comes round again, or just below.
     writes[i]?.catch(() => undefined);
+    // A short read of a regular file is its end: no further read to find out.
+    if (bytesRead < wanted) break;
   }
   await Promise.all(writes);
   if (res.destroyed) return;

@@ -170,15 +170,31 @@ export class LocalDiskBackend implements StorageBackend {
     }
   }
 
+  /**
+   * The file is opened here and the body reads that open file: its size (from the same descriptor)
+   * and bytes stay those of the object get found, even if the key is replaced or deleted before the
+   * body is read (a path opened later could be a newer file, of another length).
+   */
   async get(key: string, range?: ByteRange): Promise<{ body: Readable; info: ObjectInfo }> {
-    const info = await this.head(key);
-    if (!info) throw this.notFound(key);
-    // 1 MiB reads, not the default 64 KiB: a large download makes 16x fewer reads and socket writes.
-    const body = createReadStream(this.pathOf(key), {
-      highWaterMark: READ_CHUNK_BYTES,
-      ...(range ? { start: range.start, end: range.end } : {}),
+    const handle = await open(this.pathOf(key), 'r').catch((e: unknown) => {
+      throw missing(e) ? this.notFound(key, e) : e;
     });
-    return { body, info };
+    try {
+      const s = await handle.stat();
+      if (!s.isFile()) throw this.notFound(key);
+      // 1 MiB reads, not the default 64 KiB: a large download makes 16x fewer reads and socket writes.
+      // The end is always given: a reader (the local server's sendFile) then knows the length.
+      const end = range ? range.end : s.size - 1;
+      const body = handle.createReadStream({
+        highWaterMark: READ_CHUNK_BYTES,
+        start: range?.start ?? 0,
+        ...(end >= 0 ? { end } : {}),
+      });
+      return { body, info: this.info(key, s) };
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { PathLike } from 'node:fs';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -217,5 +217,42 @@ describe('local-disk writes that fail while their temp file is still opening', (
     expect(temp()).toEqual([]);
     expect(await backend.multipart.listParts('t/late-part.bin', uploadId)).toEqual([]);
     expect(await backend.head('t/late.bin')).toBeNull();
+  });
+});
+
+describe('local-disk get: a body is the object as it was when get answered', () => {
+  const root = mkdtempSync(join(tmpdir(), 'local-get-'));
+  const backend = new LocalDiskBackend({ name: 'storages.Default', root, signingSecret: 's'.repeat(32) });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  const read = async (body: Readable) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+
+  it('an overwrite right after get (before the body is read) changes neither its bytes nor its size', async () => {
+    const before = Buffer.from('the first version, which is longer');
+    await backend.put('t/a.txt', before, { contentType: 'text/plain' });
+    const path = backend.localPath('t/a.txt');
+    const { body, info } = await backend.get('t/a.txt');
+    // What put does, but at once: a new file renamed over the key's path.
+    writeFileSync(`${path}.new`, 'v2');
+    renameSync(`${path}.new`, path);
+    const bytes = await read(body);
+    expect(info.size).toBe(before.length);
+    expect(bytes.equals(before)).toBe(true);
+  });
+
+  it('a range of a file removed right after get is still read from the file get found', async () => {
+    await backend.put('t/b.txt', Buffer.from('0123456789'), { contentType: 'text/plain' });
+    const { body } = await backend.get('t/b.txt', { start: 2, end: 5 });
+    rmSync(backend.localPath('t/b.txt'));
+    expect((await read(body)).toString()).toBe('2345');
+  });
+
+  it('a missing key is NotFound, and so is a folder', async () => {
+    await expect(backend.get('t/none.txt')).rejects.toMatchObject({ kind: 'NotFound' });
+    await expect(backend.get('t')).rejects.toMatchObject({ kind: 'NotFound' });
   });
 });

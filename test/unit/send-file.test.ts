@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,17 +18,24 @@ const dir = mkdtempSync(join(tmpdir(), 'send-file-'));
 const bytes = randomBytes(24 * 1024 * 1024 + 12345);
 const file = join(dir, 'file.bin');
 let server: Server;
+const handles: FileHandle[] = [];
 let url: string;
 
 beforeAll(async () => {
   writeFileSync(file, bytes);
   server = createServer((req, res) => {
     const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    const stream = range
-      ? createReadStream(file, { start: Number(range[1]), end: Number(range[2]) })
-      : createReadStream(file);
+    const bounds = range ? { start: Number(range[1]), end: Number(range[2]) } : {};
     res.writeHead(200);
-    sendFile(stream, res).catch(() => res.destroy());
+    // As local disk gives them: a stream of a file it opened (with the file's end), or by path.
+    const stream =
+      req.url === '/open'
+        ? open(file, 'r').then((handle) => {
+            handles.push(handle);
+            return handle.createReadStream({ start: 0, end: bytes.length - 1, ...bounds });
+          })
+        : Promise.resolve(createReadStream(file, bounds));
+    stream.then((s) => sendFile(s, res)).catch(() => res.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -37,9 +45,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function download(headers: Record<string, string> = {}, slow = false): Promise<Buffer> {
+function download(headers: Record<string, string> = {}, slow = false, path = '/'): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    get(url, { headers }, (res) => {
+    get(`${url}${path}`, { headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => {
         chunks.push(c);
@@ -85,5 +93,22 @@ describe('sendFile', () => {
     const [a, b] = await Promise.all([download(), download({}, true)]);
     expect(a.equals(bytes)).toBe(true);
     expect(b.equals(bytes)).toBe(true);
+  });
+
+  it('a stream of a file already open (local disk gives those) is sent from it and closes it', async () => {
+    const [whole, slow, range, small] = await Promise.all([
+      download({}, false, '/open'),
+      download({}, true, '/open'),
+      download({ range: 'bytes=1048570-3145740' }, false, '/open'),
+      download({ range: 'bytes=5-4100' }, false, '/open'),
+    ]);
+    expect(whole.equals(bytes)).toBe(true);
+    expect(slow.equals(bytes)).toBe(true);
+    expect(range.equals(bytes.subarray(1048570, 3145741))).toBe(true);
+    expect(small.equals(bytes.subarray(5, 4101))).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(handles).toHaveLength(4);
+    // A closed FileHandle's fd is -1: none is left open.
+    expect(handles.map((h) => h.fd)).toEqual([-1, -1, -1, -1]);
   });
 });
