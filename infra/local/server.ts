@@ -166,7 +166,9 @@ async function writeResult(req: IncomingMessage, res: ServerResponse, result: La
     body.pipe(res);
     return;
   }
-  const buffer = Buffer.from(body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
+  const buffer = Buffer.isBuffer(body)
+    ? body
+    : Buffer.from(body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
   if (result.statusCode !== 204 && result.statusCode !== 304)
     headers['content-length'] = String(buffer.length);
   res.writeHead(result.statusCode ?? 200, headers);

@@ -27,16 +27,18 @@ import { canStreamResponse, requestStreamOf } from './local-stream';
 
 export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 
-/** What a handler returns: a status with JSON, a stream, or nothing. */
+/** What a handler returns: a status with JSON, a stream, bytes already in memory, or nothing. */
 export interface HttpResult {
   status: number;
   headers?: Record<string, string>;
   json?: unknown;
-  body?: Readable | string;
+  body?: Readable | Buffer | string;
 }
 
-/** A result whose body may still be a stream (only ever handed to the local server). */
-export type LambdaResult = Omit<APIGatewayProxyStructuredResultV2, 'body'> & { body?: string | Readable };
+/** A result whose body may still be a stream or bytes (only ever handed to the local server). */
+export type LambdaResult = Omit<APIGatewayProxyStructuredResultV2, 'body'> & {
+  body?: string | Readable | Buffer;
+};
 
 export interface ApiRequest {
   event: ApiEvent;
@@ -68,8 +70,12 @@ export interface OperatorRequest extends ApiRequest {
   principal: Principal;
 }
 
-/** The most a Lambda response can carry; bigger bodies must be served by redirect. */
-const LAMBDA_BODY_LIMIT = 6 * 1024 * 1024;
+/**
+ * The largest binary body a Lambda response carries; bigger bodies must be served by redirect. The
+ * whole response is capped at 6 MB (6 MiB), and a binary body travels base64 in it (4 bytes for
+ * every 3), beside its headers (64 KiB kept for them).
+ */
+export const LAMBDA_BODY_LIMIT = Math.floor(((6 * 1024 * 1024 - 64 * 1024) * 3) / 4);
 
 function toRequest(event: ApiEvent): ApiRequest {
   const config = getConfig();
@@ -157,35 +163,37 @@ async function toLambdaResult(result: HttpResult, event: ApiEvent): Promise<Lamb
     headers['content-type'] = 'application/json; charset=utf-8';
     return { statusCode: result.status, headers, body: JSON.stringify(result.json) };
   }
-  if (result.body instanceof Readable) {
-    if (canStreamResponse(event)) return { statusCode: result.status, headers, body: result.body };
-    // In Lambda a response is one string: binary bodies go base64, within the response cap.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of result.body) {
-      size += (chunk as Buffer).length;
-      if (size > LAMBDA_BODY_LIMIT) {
-        result.body.destroy();
-        return toLambdaResult(
-          errorResult(
-            new AppError(
-              'BACKEND_ERROR',
-              'The file is too large to return from a function; use a storage with presigned downloads',
-            ),
-          ),
-          event,
-        );
-      }
-      chunks.push(chunk as Buffer);
+  const { body } = result;
+  if (body instanceof Readable || Buffer.isBuffer(body)) {
+    // The local server writes a stream or bytes as they are; a Lambda response is one string.
+    if (canStreamResponse(event)) return { statusCode: result.status, headers, body };
+    const bytes = Buffer.isBuffer(body) ? body : await readUpTo(body, LAMBDA_BODY_LIMIT);
+    if (!bytes || bytes.length > LAMBDA_BODY_LIMIT) {
+      const tooLarge = new AppError(
+        'BACKEND_ERROR',
+        'The file is too large to return from a function; use a storage with presigned downloads',
+      );
+      return toLambdaResult(errorResult(tooLarge), event);
     }
-    return {
-      statusCode: result.status,
-      headers,
-      body: Buffer.concat(chunks).toString('base64'),
-      isBase64Encoded: true,
-    };
+    // Binary bodies go base64, within the response cap.
+    return { statusCode: result.status, headers, body: bytes.toString('base64'), isBase64Encoded: true };
   }
-  return { statusCode: result.status, headers, body: result.body ?? '' };
+  return { statusCode: result.status, headers, body: body ?? '' };
+}
+
+/** A stream's bytes, or undefined (and the stream destroyed) once they pass `limit`. */
+async function readUpTo(stream: Readable, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      stream.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 type Handler<R extends ApiRequest> = (request: R) => Promise<HttpResult>;

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { create as contentDisposition } from 'content-disposition';
 import { getConfig } from '../config';
 import type { Thumbnail } from '../service/thumbnails';
@@ -26,7 +26,7 @@ export async function serveThumbnail(request: ApiRequest, thumbnail: Thumbnail):
   if (matchesEtag(request.header('if-none-match'), thumbnail.etag)) return { status: 304, headers };
   const fileName = `${thumbnail.record.fileName.replace(/\.[^.]*$/, '')}.${thumbnail.contentType.slice(6)}`;
   const disposition = contentDisposition(fileName, { type: 'inline' });
-  const bytes = (body: Readable, size: number): HttpResult => ({
+  const bytes = (body: Readable | Buffer, size: number): HttpResult => ({
     status: 200,
     headers: {
       ...headers,
@@ -49,5 +49,5 @@ export async function serveThumbnail(request: ApiRequest, thumbnail: Thumbnail):
     const { body, info } = await backend.get(key);
     return bytes(body, info.size);
   }
-  return bytes(Readable.from([thumbnail.bytes]), thumbnail.bytes.length);
+  return bytes(thumbnail.bytes, thumbnail.bytes.length);
 }
