@@ -9,7 +9,12 @@ import { logger } from '../logger';
 const running = new Set<Promise<void>>();
 
 export function runInBackground(what: string, task: () => Promise<unknown>): void {
-  const done: Promise<void> = task()
+  // Started on the next turn of the event loop: the answer the caller is about to return is written
+  // to its socket first, without this work's first steps (a DynamoDB request's marshalling and
+  // signing, say) ahead of it.
+  const started = new Promise<void>((resolve) => setImmediate(resolve));
+  const done: Promise<void> = started
+    .then(task)
     .then(
       () => undefined,
       (e: unknown) => logger.warn(`background work failed: ${what}`, { error: e as Error }),
