@@ -628,6 +628,7 @@ function detailsOf(input: {
         ['renderThumbnail', p50(r.renderMs)],
       ];
       const accounted = parts.reduce((sum, [, ms]) => sum + ms, 0);
+      const floor = p50(r.bareMs) + p50(r.getItemMs) + p50(r.readMs) + p50(r.sniffMs);
       return (
         `${r.fixture.label}: the miss takes ${fmtMs(miss)} (p50) against the bare render's ${fmtMs(p50(r.bareMs))}. ` +
         `Its sequential steps, each timed apart (p50): ${parts.map(([what, ms]) => `${what} ${fmtMs(ms)}`).join(', ')}; ` +
@@ -635,7 +636,12 @@ function detailsOf(input: {
         "server, DynamoDB Local's JVM and the rest of the machine share its cores). After the answer the variant " +
         `was reserved, written and marked ready ${fmtMs(p50(r.keptMs) - miss)} later (p50). ` +
         `Server CPU per miss, its keeping included (all its threads, mean) ${mean(r.serverCpuMs).toFixed(0)} ms, ` +
-        `against this process's CPU per bare render ${mean(r.bareCpuMs).toFixed(0)} ms (DynamoDB Local's not counted).`
+        `against this process's CPU per bare render ${mean(r.bareCpuMs).toFixed(0)} ms (DynamoDB Local's not counted). ` +
+        // What no render work can remove: the file's record is read before its source is known.
+        `The file's GetItem made raw after the renders, as a miss makes it after the machine has idled, took ` +
+        `${fmtMs(p50(r.getItemMs))} (p50, against the warm hit's ${fmtMs(p50(r.hitMs))} in all); with the source's ` +
+        `first bytes and their sniff, a miss is at least ${fmtRatio(floor / p50(r.bareMs))} of the bare render here ` +
+        'before any HTTP.'
       );
     })
     .join('\n\n');

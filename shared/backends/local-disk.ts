@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { constants, createReadStream, type Dirent } from 'node:fs';
+import { close, constants, createReadStream, type Dirent, open as fsOpen, fstat } from 'node:fs';
 import {
   copyFile,
   link,
@@ -16,6 +16,7 @@ import {
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { StorageError } from '../errors';
 import type {
   ByteRange,
@@ -45,6 +46,15 @@ const UPLOAD_ID = /^[0-9a-f]{32}$/;
 const PART_FILE = /^(\d{1,5})\.([0-9a-f]{32})$/;
 /** Why link() may fail where a copy still works: another file system, or one without hard links. */
 const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
+
+/**
+ * Reads open a numeric descriptor, not a FileHandle: a FileHandle per small read is tracked by the
+ * garbage collector and closed through a promise, which made a 1 KiB download's p99 about twice
+ * as slow (a read stream closes a numeric descriptor itself when it ends or is destroyed).
+ */
+const openFile = promisify(fsOpen);
+const fstatFile = promisify(fstat);
+const closeFile = promisify(close);
 
 const errorCode = (e: unknown) => (e as NodeJS.ErrnoException).code;
 const missing = (e: unknown) => errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR';
@@ -176,23 +186,24 @@ export class LocalDiskBackend implements StorageBackend {
    * body is read (a path opened later could be a newer file, of another length).
    */
   async get(key: string, range?: ByteRange): Promise<{ body: Readable; info: ObjectInfo }> {
-    const handle = await open(this.pathOf(key), 'r').catch((e: unknown) => {
+    const fd = await openFile(this.pathOf(key), 'r').catch((e: unknown) => {
       throw missing(e) ? this.notFound(key, e) : e;
     });
     try {
-      const s = await handle.stat();
+      const s = await fstatFile(fd);
       if (!s.isFile()) throw this.notFound(key);
       // 1 MiB reads, not the default 64 KiB: a large download makes 16x fewer reads and socket writes.
       // The end is always given: a reader (the local server's sendFile) then knows the length.
       const end = range ? range.end : s.size - 1;
-      const body = handle.createReadStream({
+      const body = createReadStream('', {
+        fd,
         highWaterMark: READ_CHUNK_BYTES,
         start: range?.start ?? 0,
         ...(end >= 0 ? { end } : {}),
       });
       return { body, info: this.info(key, s) };
     } catch (e) {
-      await handle.close();
+      await closeFile(fd);
       throw e;
     }
   }
