@@ -13,7 +13,8 @@
  *   BENCH_SOAK_SECONDS=20 npm run bench    a shorter soak (e) than 60 s; also BENCH_SOAK_WORKERS (8),
  *                                          BENCH_SOAK_SEED (1)
  *   BENCH_THUMB_MISSES=10 npm run bench    fewer thumbnail misses per format for (g) than 40; also
- *                                          BENCH_THUMB_HITS (200), BENCH_THUMB_ROUNDS (3)
+ *                                          BENCH_THUMB_HITS (200), BENCH_THUMB_ROUNDS (3),
+ *                                          BENCH_THUMB_WARMUP (4000)
  *   BENCH_SMALL_CALLS=200 npm run bench    fewer measured calls per operation for (j) than 1000
  *   npm run bench -- --out /tmp/bench.md   write the report elsewhere
  */
@@ -83,11 +84,12 @@ const soak = {
   workers: positiveInt('BENCH_SOAK_WORKERS', 8),
   seed: positiveInt('BENCH_SOAK_SEED', 1),
 };
-const THUMB_DEFAULTS = { misses: 40, hits: 200, rounds: 3 };
+const THUMB_DEFAULTS = { misses: 40, hits: 200, rounds: 3, warmup: 4000 };
 const thumbs = {
   misses: positiveInt('BENCH_THUMB_MISSES', THUMB_DEFAULTS.misses),
   hits: positiveInt('BENCH_THUMB_HITS', THUMB_DEFAULTS.hits),
   rounds: positiveInt('BENCH_THUMB_ROUNDS', THUMB_DEFAULTS.rounds),
+  warmup: positiveInt('BENCH_THUMB_WARMUP', THUMB_DEFAULTS.warmup),
 };
 
 const benchmarks: Benchmark[] = [
@@ -184,7 +186,7 @@ const reduced = [
   selected.some((b) => b.id === 'e') && soak.workers !== 8
     ? `BENCH_SOAK_WORKERS=${soak.workers} (instead of 8)`
     : undefined,
-  ...(['misses', 'hits', 'rounds'] as const).map((k) =>
+  ...(['misses', 'hits', 'rounds', 'warmup'] as const).map((k) =>
     selected.some((b) => b.id === 'g') && thumbs[k] !== THUMB_DEFAULTS[k]
       ? `BENCH_THUMB_${k.toUpperCase()}=${thumbs[k]} (instead of ${THUMB_DEFAULTS[k]})`
       : undefined,
@@ -231,7 +233,7 @@ const report = [
   'BENCH_LARGE_BYTES=256M npm run bench   # a smaller file for (b)',
   'BENCH_MULTIPART_BYTES=256M npm run bench  # a smaller file for (f)',
   'BENCH_SOAK_SECONDS=20 npm run bench    # a shorter soak (e); BENCH_SOAK_WORKERS, BENCH_SOAK_SEED',
-  'BENCH_THUMB_MISSES=10 npm run bench    # fewer thumbnail misses (g); BENCH_THUMB_HITS, BENCH_THUMB_ROUNDS',
+  'BENCH_THUMB_MISSES=10 npm run bench    # fewer thumbnail misses (g); BENCH_THUMB_HITS, BENCH_THUMB_ROUNDS, BENCH_THUMB_WARMUP',
   'BENCH_SMALL_CALLS=200 npm run bench    # fewer measured calls per operation (j) than 1000',
   'npm run bench -- --out /tmp/bench.md   # write the report elsewhere',
   '```',

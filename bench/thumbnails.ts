@@ -11,7 +11,8 @@
  * overlaps a bare render and is counted in the miss's server CPU. Every miss asks a fresh copy of the
  * fixture (uploaded before the timing) with the default parameters (120x120, cover, quality 80) and
  * `Accept: image/webp`, so the answer is WebP; the bare render runs in this process on the fixture's
- * file, with the service's sharp options, alternating with the misses.
+ * file, with the service's sharp options, alternating with the misses. The two formats take turns in
+ * every phase, so that neither is measured on a server warmer than the other's.
  */
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -42,7 +43,12 @@ export interface ThumbnailBenchOptions {
   hits?: number;
   /** Rounds of CONCURRENT simultaneous misses per format, for the RSS (BENCH_THUMB_ROUNDS; 3 by default). */
   rounds?: number;
+  /** Untimed thumbnail requests (hits) before any timing (BENCH_THUMB_WARMUP; 4000 by default). */
+  warmup?: number;
 }
+
+/** Warm-up requests are reported in blocks of this many (the p50 of each), to show the server settling. */
+const WARMUP_BLOCK = 500;
 
 const MISS_GOAL = 1.15;
 const HIT_GOAL = 20;
@@ -220,6 +226,8 @@ const cpuMs = (cpu: Cpu) => (cpu.user + cpu.sys) * 1000;
 
 interface FormatResult {
   fixture: Fixture;
+  /** The copies whose thumbnails are asked once each (the first is asked again for the hits). */
+  paths: string[];
   missMs: number[];
   bareMs: number[];
   hereMs: number[];
@@ -253,6 +261,8 @@ export async function runThumbnails(options: ThumbnailBenchOptions = {}): Promis
   const misses = options.misses ?? 40;
   const hits = options.hits ?? 200;
   const rounds = options.rounds ?? 3;
+  const warmup = options.warmup ?? 4000;
+  const warmupMs: number[] = [];
   const title = `thumbnails of a ${WIDTH}x${HEIGHT} JPEG and PNG: HTTP miss vs bare sharp, hit vs miss, RSS with ${CONCURRENT} concurrent misses`;
   const started = performance.now();
   const failures: string[] = [];
@@ -349,41 +359,61 @@ export async function runThumbnails(options: ThumbnailBenchOptions = {}): Promis
       }
     };
 
-    const results: FormatResult[] = [];
-    for (const fixture of fixtures) {
-      const r: FormatResult = {
-        fixture,
-        missMs: [],
-        bareMs: [],
-        hereMs: [],
-        readMs: [],
-        sniffMs: [],
-        renderMs: [],
-        keptMs: [],
-        hitMs: [],
-        getItemMs: [],
-        reserveMs: [],
-        markMs: [],
-        serverCpuMs: [],
-        bareCpuMs: [],
-      };
-      results.push(r);
-      console.log(`  ${fixture.label}: uploading ${misses + 2} copies ...`);
-      const warm = pathsOf(fixture, 'warm', 2);
-      const paths = pathsOf(fixture, 'miss', misses);
-      await uploadAll(fixture, [...warm, ...paths]);
-      flush();
-      // Warm-up, untimed: loads sharp and the route in both processes, opens the socket.
-      for (const path of warm) {
+    // The two formats alternate in every phase (misses, hits), the order flipping each time: the
+    // server and DynamoDB Local's JVM keep warming up over thousands of requests, and a format
+    // measured after the other one was seen to gain from it (its hits about 1 ms faster).
+    const results: FormatResult[] = fixtures.map((fixture) => ({
+      fixture,
+      paths: pathsOf(fixture, 'miss', misses),
+      missMs: [],
+      bareMs: [],
+      hereMs: [],
+      readMs: [],
+      sniffMs: [],
+      renderMs: [],
+      keptMs: [],
+      hitMs: [],
+      getItemMs: [],
+      reserveMs: [],
+      markMs: [],
+      serverCpuMs: [],
+      bareCpuMs: [],
+    }));
+    const inTurn = (i: number) => (i % 2 === 0 ? results : [...results].reverse());
+    for (const r of results) {
+      console.log(`  ${r.fixture.label}: uploading ${misses + 2} copies ...`);
+      await uploadAll(r.fixture, [...pathsOf(r.fixture, 'warm', 2), ...r.paths]);
+    }
+    flush();
+    // Warm-up, untimed: loads sharp and the route in both processes, opens the socket.
+    for (let i = 0; i < 2; i++) {
+      for (const { fixture } of inTurn(i)) {
+        const path = pathsOf(fixture, 'warm', 2)[i] as string;
         const warmup = await get(path);
         await untilKept(path);
         await check(`${fixture.label} warm-up miss ${path}`, warmup.response, path);
         await bareRender(fixture.file);
         await serviceRenderHere(fixture);
       }
+    }
+    // Then the server is warmed as a running service is, and as (a) and (j) warm theirs: a node
+    // process tiers up its request path (HTTP, routing, the SDK's DynamoDB call) and DynamoDB
+    // Local's JVM compiles its own over a few thousand requests; until then a request costs up to
+    // 3x as much (the block p50s below), and a miss would be timed on a cold server.
+    console.log(`  ${warmup} untimed thumbnail hits of the warm-up copies ...`);
+    const warmCopies = results.flatMap((r) => pathsOf(r.fixture, 'warm', 2));
+    for (let i = 0; i < warmup; i++) {
+      const path = warmCopies[i % warmCopies.length] as string;
+      const hit = await get(path);
+      warmupMs.push(hit.ms);
+      if (hit.response.status !== 200) failures.push(`warm-up hit ${path}: answered ${hit.response.status}`);
+    }
 
-      console.log(`  ${fixture.label}: ${misses} misses and bare renders, interleaved ...`);
-      for (const path of paths) {
+    console.log(`  ${misses} misses and bare renders of each format, interleaved ...`);
+    for (let i = 0; i < misses; i++) {
+      for (const r of inTurn(i)) {
+        const { fixture } = r;
+        const path = r.paths[i] as string;
         // A: the service's miss, end to end (until the body is read).
         const cpu0 = cpuOf(srv.pid);
         const k0 = performance.now();
@@ -417,17 +447,18 @@ export async function runThumbnails(options: ThumbnailBenchOptions = {}): Promis
         if (meta.width !== SPEC.width || meta.height !== SPEC.height)
           failures.push(`${fixture.label} bare render: ${meta.width}x${meta.height}`);
       }
+    }
 
-      // Hits: the same URL again and again, its variant cached by the first miss.
-      const cached = paths[0] as string;
-      console.log(`  ${fixture.label}: ${hits} hits (after as many untimed) ...`);
-      // Untimed first, as (a) warms up: DynamoDB Local's JVM compiles its read path over the first hundreds.
-      for (let i = 0; i < hits; i++)
-        await check(`${fixture.label} warm-up hit ${i + 1}`, (await get(cached)).response);
+    // Hits: each format's first copy again and again, its variant cached by its miss. Untimed first,
+    // as (a) warms up: DynamoDB Local's JVM compiles its read path over the first hundreds.
+    console.log(`  ${hits} hits of each format (after as many untimed), interleaved ...`);
+    for (const timed of [false, true]) {
       for (let i = 0; i < hits; i++) {
-        const hit = await get(cached);
-        r.hitMs.push(hit.ms);
-        await check(`${fixture.label} hit ${i + 1}`, hit.response);
+        for (const r of inTurn(i)) {
+          const hit = await get(r.paths[0] as string);
+          if (timed) r.hitMs.push(hit.ms);
+          await check(`${r.fixture.label} ${timed ? '' : 'warm-up '}hit ${i + 1}`, hit.response);
+        }
       }
     }
 
@@ -467,6 +498,7 @@ export async function runThumbnails(options: ThumbnailBenchOptions = {}): Promis
         misses,
         hits,
         rounds,
+        warmupMs,
         fixtureMs,
         memoryAtStart,
         rssIdle,
@@ -605,12 +637,16 @@ function detailsOf(input: {
   misses: number;
   hits: number;
   rounds: number;
+  warmupMs: number[];
   fixtureMs: number;
   memoryAtStart: ProcMemory | undefined;
   rssIdle: ProcMemory | undefined;
   memoryAtEnd: ProcMemory | undefined;
 }): string {
-  const { results, misses, hits, rounds } = input;
+  const { results, misses, hits, rounds, warmupMs } = input;
+  const blocks = Array.from({ length: Math.ceil(warmupMs.length / WARMUP_BLOCK) }, (_, i) =>
+    fmtMs(p50(warmupMs.slice(i * WARMUP_BLOCK, (i + 1) * WARMUP_BLOCK))),
+  );
   const mem = (m: ProcMemory | undefined) => (m ? fmtMB(m.rss) : 'n/a');
   const cells = (values: number[]) => [fmtMs(p50(values)), fmtMs(p99(values))];
   const byFormat = (f: (r: FormatResult) => string[]) => results.flatMap(f);
@@ -678,6 +714,15 @@ function detailsOf(input: {
     `- **hit**: the first copy's URL again, ${hits} times untimed (DynamoDB Local's JVM warms its read path, ` +
       `as in (a)), then ${hits} times timed (its variant was stored after its miss; local disk answers the cached ` +
       'bytes, no redirect).',
+    `- **warm-up**: after 2 untimed misses of each format (their copies' variants kept), ${warmupMs.length} ` +
+      'untimed thumbnail requests of those copies (hits), before any timing, as (a) and (j) warm up: the ' +
+      "server's node process tiers up its request path and DynamoDB Local's JVM compiles its own over a few " +
+      `thousand requests. Their p50 in blocks of ${WARMUP_BLOCK}: ${blocks.join(', ')}.`,
+    '- **order**: the two formats take turns in every phase, the order flipping each time (JPEG miss and its ' +
+      'steps, PNG miss and its steps, then PNG first, ...; the same for the hits): the server and DynamoDB ' +
+      "Local's JVM keep warming up over thousands of requests, and whichever format went second gained from it " +
+      '(measured when the formats ran one after the other: swapping them moved about 1 ms of hit time from one ' +
+      'to the other).',
     `- **RSS**: ${rounds} rounds per format of ${CONCURRENT} fresh copies asked at once, the server's VmRSS sampled ` +
       'every 25 ms during each round; idle is VmRSS 1 s after the copies were uploaded, before the first round.',
     '',
