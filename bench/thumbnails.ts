@@ -22,7 +22,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@
 import sharp, { type SharpOptions } from 'sharp';
 import { renderThumbnail } from '../shared/images/render';
 import { DEFAULT_SPEC, type SourceFormat, sniffImage, variantName } from '../shared/images/thumbnail-spec';
-import { thumbnailKey } from '../shared/metadata/items';
+import { fileKey, thumbnailKey } from '../shared/metadata/items';
 import { type Cpu, cpuOf, cpuSince, flush } from './large-file';
 import {
   type ChildServer,
@@ -289,9 +289,10 @@ export async function runThumbnails(options: ThumbnailBenchOptions = {}): Promis
     const memoryAtStart = srv.memory();
     const auth = { authorization: `Bearer ${await srv.token(TENANT, 'bench-user')}` };
 
-    /** The variant's object on the server's local disk: absent before a miss, present after it. */
-    const variantFile = (id: string) =>
-      join(dataDir, 'objects', ...thumbnailKey({ tenant: TENANT, id }, VARIANT).split('/'));
+    /** Where a backend key is on the server's local disk. */
+    const storedFile = (key: string) => join(dataDir, 'objects', ...key.split('/'));
+    /** The variant's object: absent before a miss, present after it. */
+    const variantFile = (id: string) => storedFile(thumbnailKey({ tenant: TENANT, id }, VARIANT));
     const ids = new Map<string, string>();
     const upload = async (fixture: Fixture, path: string, body: Buffer) => {
       const put = await request(`${srv.url}/v1/objects/${path}?visibility=public`, {
@@ -387,8 +388,7 @@ export async function runThumbnails(options: ThumbnailBenchOptions = {}): Promis
       console.log(`  ${r.fixture.label}: uploading ${2 * misses + 2} copies ...`);
       const barePaths = pathsOf(r.fixture, 'bare', misses);
       await uploadAll(r.fixture, [...pathsOf(r.fixture, 'warm', 2), ...r.paths, ...barePaths]);
-      for (const path of barePaths)
-        r.bareFiles.push(join(dataDir, 'objects', ...(await dynamo.keyOf(TENANT, path)).split('/')));
+      for (const path of barePaths) r.bareFiles.push(storedFile(await dynamo.keyOf(TENANT, path)));
     }
     flush();
     // Warm-up, untimed: loads sharp and the route in both processes, opens the socket.
@@ -545,7 +545,7 @@ class DynamoProbe {
   async time(): Promise<{ getItemMs: number; reserveMs: number; markMs: number }> {
     const TableName = DynamoProbe.TABLE;
     const id = `probe-${++this.n}`;
-    const Key = { pk: 'F#bench-probe#storages.Default', sk: `probe/${id}.jpg` };
+    const Key = fileKey('bench-probe', 'storages.Default', `probe/${id}.jpg`);
     await this.db.send(new PutCommand({ TableName, Item: { ...Key, id, size: 1, visibility: 'public' } }));
     const t0 = performance.now();
     await this.db.send(new GetCommand({ TableName, Key, ConsistentRead: true }));
@@ -579,29 +579,28 @@ class DynamoProbe {
     return { getItemMs: t1 - t0, reserveMs: t2 - t1, markMs: performance.now() - t2 };
   }
 
-  /** The backend key of a file (the server's, in the runtime's default storage, on local disk). */
-  async keyOf(tenant: string, path: string): Promise<string> {
+  /** A file's record (the server's, in the runtime's default storage), read as getFileRecord does. */
+  private async record(tenant: string, path: string): Promise<Record<string, unknown> | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: DynamoProbe.TABLE,
-        Key: { pk: `F#${tenant}#storages.Default`, sk: path },
+        Key: fileKey(tenant, 'storages.Default', path),
         ConsistentRead: true,
       }),
     );
-    if (typeof Item?.key !== 'string') throw new Error(`${path}: no file record`);
-    return Item.key;
+    return Item;
   }
 
-  /** Whether the file's record (the server's, in the runtime's default storage) marks the variant ready. */
+  /** The backend key of a file (on the server's local disk). */
+  async keyOf(tenant: string, path: string): Promise<string> {
+    const key = (await this.record(tenant, path))?.key;
+    if (typeof key !== 'string') throw new Error(`${path}: no file record`);
+    return key;
+  }
+
+  /** Whether the file's record marks the variant ready. */
   async ready(tenant: string, path: string, variant: string): Promise<boolean> {
-    const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: DynamoProbe.TABLE,
-        Key: { pk: `F#${tenant}#storages.Default`, sk: path },
-        ConsistentRead: true,
-      }),
-    );
-    const ready = Item?.thumbnailsReady as Set<string> | undefined;
+    const ready = (await this.record(tenant, path))?.thumbnailsReady as Set<string> | undefined;
     return ready?.has(variant) ?? false;
   }
 

@@ -275,22 +275,20 @@ describe('docs/scale.md', () => {
     for (let i = 0; i < 10; i++)
       await upload(who, `img/${i}.png`, png, { contentType: 'image/png', visibility: 'public' });
     const spec = { width: 120, height: 120, fit: 'cover' as const, format: 'webp' as const, quality: 80 };
-    rows.push({
-      operation: 'thumbnail, first request (render and keep)',
-      tally: await measure(10, (i) =>
-        openThumbnail({ access: { tenant: 'scale', path: `img/${i}.png` }, spec }),
-      ),
-      lambdas: 1,
-      api: 1,
-    });
-    rows.push({
-      operation: 'thumbnail, cached (S3: a 302 to a presigned GET)',
-      tally: await measure(10, (i) =>
-        openThumbnail({ access: { tenant: 'scale', path: `img/${i}.png` }, spec }),
-      ),
-      lambdas: 1,
-      api: 1,
-    });
+    // The same requests twice: the first renders and keeps each variant, the second finds it kept.
+    for (const operation of [
+      'thumbnail, first request (render and keep)',
+      'thumbnail, cached (S3: a 302 to a presigned GET)',
+    ]) {
+      rows.push({
+        operation,
+        tally: await measure(10, (i) =>
+          openThumbnail({ access: { tenant: 'scale', path: `img/${i}.png` }, spec }),
+        ),
+        lambdas: 1,
+        api: 1,
+      });
+    }
 
     const table = render(rows);
     const doc = readFileSync(DOC, 'utf8');
