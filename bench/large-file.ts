@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LOCAL_SERVER_NODE_FLAGS } from '../infra/local/node-flags';
+import { LOCAL_SERVER_ENV, LOCAL_SERVER_NODE_FLAGS } from '../infra/local/node-flags';
 import { json, procMemory, RssSampler, repoRoot, request, startChildServer } from './local-server';
 import { type BenchResult, benchTempDir, fmtBytes, fmtMB, fmtMBps, fmtRatio, table } from './report';
 
@@ -424,12 +424,16 @@ export async function runLargeFile(options: LargeFileOptions = {}): Promise<Benc
   }
 }
 
-/** bench/bare-server-child.ts in its own process, with the local server's Node flags. */
+/** bench/bare-server-child.ts in its own process, with the local server's Node flags and environment. */
 async function startBareServer(dataDir: string): Promise<{ url: string; pid: number; stop(): void }> {
   const child = spawn(
     process.execPath,
     [...LOCAL_SERVER_NODE_FLAGS, '--import', 'tsx', join(repoRoot, 'bench', 'bare-server-child.ts')],
-    { cwd: repoRoot, env: { ...process.env, DATA_DIR: dataDir }, stdio: ['pipe', 'pipe', 'inherit'] },
+    {
+      cwd: repoRoot,
+      env: { ...process.env, ...LOCAL_SERVER_ENV, DATA_DIR: dataDir },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
   );
   const port = await new Promise<number>((res, rej) => {
     let out = '';

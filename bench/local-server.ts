@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { loadDevSecrets } from '../infra/local/dev-secrets';
-import { LOCAL_SERVER_NODE_FLAGS } from '../infra/local/node-flags';
+import { LOCAL_SERVER_ENV, LOCAL_SERVER_NODE_FLAGS } from '../infra/local/node-flags';
 import { signDevToken } from '../infra/local/tokens';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -164,6 +164,7 @@ export async function startChildServer(
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of SERVICE_VARS) delete env[name];
   Object.assign(env, {
+    ...LOCAL_SERVER_ENV,
     DATA_DIR: dataDir,
     PORT: '0',
     SWEEP_INTERVAL: String(options.sweepIntervalSeconds ?? 0),

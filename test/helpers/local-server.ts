@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { loadDevSecrets } from '../../infra/local/dev-secrets';
 import { freePort } from '../../infra/local/dynamodb-local';
-import { LOCAL_SERVER_NODE_FLAGS } from '../../infra/local/node-flags';
+import { LOCAL_SERVER_ENV, LOCAL_SERVER_NODE_FLAGS } from '../../infra/local/node-flags';
 import { signDevToken } from '../../infra/local/tokens';
 
 export interface StartedServer {
@@ -27,7 +27,7 @@ export async function startServer(dataDir: string, env: Record<string, string> =
     process.execPath,
     [...LOCAL_SERVER_NODE_FLAGS, '--import', 'tsx', 'infra/local/start.ts'],
     {
-      env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, ...env },
+      env: { ...process.env, ...LOCAL_SERVER_ENV, PORT: String(port), DATA_DIR: dataDir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

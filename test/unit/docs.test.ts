@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LOCAL_SERVER_NODE_FLAGS } from '../../infra/local/node-flags';
+import { LOCAL_SERVER_ENV, LOCAL_SERVER_NODE_FLAGS } from '../../infra/local/node-flags';
 import { errorCodes } from '../../shared/errors';
 
 describe('README', () => {
@@ -23,9 +23,14 @@ describe('package.json', () => {
     scripts: Record<string, string>;
   };
 
-  it('npm start runs the local server with the node flags the tests and benchmarks use', () => {
+  it('npm start runs the local server with the environment and node flags the tests and benchmarks use', () => {
     expect(pkg.scripts.start).toBe(
-      ['node', ...LOCAL_SERVER_NODE_FLAGS, '--import tsx infra/local/start.ts'].join(' '),
+      [
+        ...Object.entries(LOCAL_SERVER_ENV).map(([name, value]) => `${name}=${value}`),
+        'node',
+        ...LOCAL_SERVER_NODE_FLAGS,
+        '--import tsx infra/local/start.ts',
+      ].join(' '),
     );
   });
 });
