@@ -33,11 +33,14 @@ export interface Benchmark {
   run(): Promise<BenchResult>;
 }
 
+/** Which sample (1-based, ascending) the nearest-rank percentile p of `count` samples is. */
+export const nearestRank = (count: number, p: number) =>
+  Math.min(count, Math.max(1, Math.ceil((p / 100) * count)));
+
 /** Nearest-rank percentile of an ascending-sorted array. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] as number;
+  return sorted[nearestRank(sorted.length, p) - 1] as number;
 }
 
 export const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;

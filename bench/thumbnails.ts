@@ -33,7 +33,17 @@ import {
   request,
   startChildServer,
 } from './local-server';
-import { type BenchResult, benchTempDir, fmtMB, fmtMs, fmtRatio, mean, percentile, table } from './report';
+import {
+  type BenchResult,
+  benchTempDir,
+  fmtMB,
+  fmtMs,
+  fmtRatio,
+  mean,
+  nearestRank,
+  percentile,
+  table,
+} from './report';
 import { prng } from './soak-model';
 
 export interface ThumbnailBenchOptions {
@@ -232,8 +242,6 @@ const p50 = (values: readonly number[]) => percentile(sorted(values), 50);
 const p99 = (values: readonly number[]) => percentile(sorted(values), 99);
 const ordinal = (n: number) =>
   `${n}${n % 100 >= 11 && n % 100 <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th')}`;
-/** Which sample report.ts's nearest-rank p99 is, of n in ascending order. */
-const p99Rank = (n: number) => Math.min(n, Math.max(1, Math.ceil(0.99 * n)));
 const cpuMs = (cpu: Cpu) => (cpu.user + cpu.sys) * 1000;
 
 interface FormatResult {
@@ -798,7 +806,7 @@ function detailsOf(input: {
     '',
     'Every answer must be 200 `image/webp` and decode as a 120x120 WebP, and once every miss is marked kept the ' +
       `variant must be on the disk (absent right after each upload). p99 is nearest-rank: of ${misses} misses (or ` +
-      `bare renders) in ascending order, the ${ordinal(p99Rank(misses))}${p99Rank(misses) === misses ? ', the largest' : ''}. ` +
+      `bare renders) in ascending order, the ${ordinal(nearestRank(misses, 99))}${nearestRank(misses, 99) === misses ? ', the largest' : ''}. ` +
       `The largest of each, for the record (no goal): ${results
         .map(
           (r) =>
